@@ -1,0 +1,312 @@
+"""The ``trackerbench`` command line: ``env`` and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+EXIT_USAGE = 2
+DEFAULT_TRACKERS = "none,wandb-offline,mlflow-sqlite"
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as an error, exit status 2."""
+
+
+def _split(value: str) -> tuple[str, ...]:
+    items = tuple(dict.fromkeys(x.strip() for x in value.split(",") if x.strip()))
+    if not items:
+        raise UsageError("an empty list was given")
+    return items
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trackerbench",
+        description="Measure what experiment trackers cost a training run.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    env = sub.add_parser("env", help="show this host, its samplers and tracker versions")
+    env.add_argument("--json", action="store_true", help="print JSON")
+
+    run = sub.add_parser("run", help="run a comparison matrix")
+    run.add_argument("--workload", default="mlp", help="comma-separated (default: mlp)")
+    run.add_argument("--preset", default="tiny", help="comma-separated (default: tiny)")
+    run.add_argument(
+        "--tracker", default=DEFAULT_TRACKERS, help=f"comma-separated (default: {DEFAULT_TRACKERS})"
+    )
+    run.add_argument("--reps", type=_positive_int, default=3, help="blocks (default: 3)")
+    run.add_argument("--out", type=Path, required=True, help="result directory")
+    run.add_argument("--steps", type=_positive_int, help="measured steps (default: preset's)")
+    run.add_argument("--warmup", type=_non_negative_int, help="warm-up steps (default: preset's)")
+    run.add_argument("--log-every", type=_positive_int, default=10, help="steps between logs")
+    run.add_argument("--seed", type=int, default=0, help="seed of data, model and run order")
+    run.add_argument("--threads", type=_positive_int, help="torch threads (default: CPU count)")
+    run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    run.add_argument(
+        "--timeout", type=_positive_float, default=900.0, help="seconds per run (default: 900)"
+    )
+    run.add_argument(
+        "--sample-interval",
+        type=_positive_float,
+        default=0.05,
+        help="sampler period in seconds (default: 0.05, i.e. 20 Hz)",
+    )
+    return parser
+
+
+# --------------------------------------------------------------------------- env
+
+
+def cmd_env(args: argparse.Namespace, console: Console) -> int:
+    from bench import environment
+
+    facts = environment.collect()
+    facts["torch_cuda"] = _torch_cuda()
+    if args.json:
+        print(json.dumps(facts, indent=2, sort_keys=True))
+        return 0
+    host = facts["host"]
+    console.print(
+        f"[bold]Host[/]: {host['cpu_model']} ({host['cpu_logical']} logical CPUs), "
+        f"{host['memory_bytes'] / 2**30:.1f} GiB, {host['os']}"
+    )
+    console.print(
+        f"Python {facts['python']}; torch {facts['packages']['torch']} "
+        f"(CUDA: {facts['torch_cuda']})"
+    )
+    table = Table(title="Samplers")
+    table.add_column("sampler")
+    table.add_column("works here")
+    table.add_column("detail / reason")
+    for name, info in facts["samplers"].items():
+        detail = info.get("reason") or ", ".join(
+            f"{k}={v}" for k, v in info.items() if k not in ("available", "reason")
+        )
+        table.add_row(name, "yes" if info.get("available") else "no", str(detail))
+    console.print(table)
+    trackers = Table(title="Trackers")
+    for col in ("tracker", "usable", "version", "reason"):
+        trackers.add_column(col)
+    for name, info in facts["trackers"].items():
+        trackers.add_row(
+            name,
+            "yes" if info["usable"] else "no",
+            str(info.get("version") or "-"),
+            info.get("reason") or "",
+        )
+    console.print(trackers)
+    return 0
+
+
+def _torch_cuda() -> str:
+    try:
+        import torch
+    except ImportError as exc:
+        return f"torch not importable: {exc}"
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        return f"available ({', '.join(names)})"
+    return f"not available (torch build {torch.__version__})"
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _resolve_matrix(args: argparse.Namespace):
+    from bench.matrix import MatrixSpec
+    from bench.trackers import load_tracker, tracker_names
+    from workloads.registry import load_workload, workload_names
+
+    workloads = _split(args.workload)
+    for name in workloads:
+        if name not in workload_names():
+            raise UsageError(f"unknown workload {name!r}; valid: {', '.join(workload_names())}")
+    trackers = _split(args.tracker)
+    valid_trackers = tracker_names()
+    for name in trackers:
+        if name not in valid_trackers:
+            raise UsageError(f"unknown tracker {name!r}; valid: {', '.join(valid_trackers)}")
+        reason = load_tracker(name).unavailable_reason()
+        if reason:
+            raise UsageError(f"tracker {name!r} cannot run here: {reason}")
+    presets = _split(args.preset)
+    preset_steps: dict[tuple[str, str], tuple[int, int]] = {}
+    for w in workloads:
+        cls = load_workload(w)
+        for p in presets:
+            if p not in cls.presets:
+                raise UsageError(
+                    f"unknown preset {p!r} for workload {w!r}; valid: {', '.join(cls.presets)}"
+                )
+            preset_steps[(w, p)] = (cls.presets[p].steps, cls.presets[p].warmup_steps)
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif not (device == "cpu" or device == "cuda" or device.startswith("cuda:")):
+        raise UsageError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N")
+    matrix = MatrixSpec(
+        workloads=workloads,
+        presets=presets,
+        trackers=trackers,
+        reps=args.reps,
+        seed=args.seed,
+        steps=args.steps,
+        warmup_steps=args.warmup,
+        log_every=args.log_every,
+        threads=args.threads or os.cpu_count() or 1,
+        device=device,
+        sample_interval_s=args.sample_interval,
+    )
+    return matrix, preset_steps
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from analysis.summary import summarise
+    from bench import environment
+    from bench.matrix import expand
+    from bench.results import ResultsError, latest_records
+    from bench.runner import Interrupted, RunnerOptions, prepare_directory, run_matrix
+
+    matrix, preset_steps = _resolve_matrix(args)
+    runs = expand(matrix, preset_steps)
+    command = shlex.join(["trackerbench", *sys.argv[1:]])
+    try:
+        done = prepare_directory(args.out, matrix, environment.collect, command)
+    except ResultsError as exc:
+        raise UsageError(str(exc)) from exc
+    todo = [r for r in runs if done.get(r.run_id, {}).get("status") != "ok"]
+    console.print(
+        f"{len(runs)} runs in {matrix.reps} randomised blocks; {len(runs) - len(todo)} already "
+        f"done in {args.out}, {len(todo)} to run."
+    )
+    opts = RunnerOptions(
+        out_dir=args.out, timeout_s=args.timeout, sample_interval_s=args.sample_interval
+    )
+    t0 = time.monotonic()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    interrupted = False
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("runs", total=len(todo))
+
+        def on_start(spec: Any) -> None:
+            progress.update(task, description=f"{spec.run_id}")
+
+        def on_done(spec: Any, rec: dict[str, Any]) -> None:
+            if rec["status"] != "ok":
+                first = (rec["error"] or "").splitlines()[0][:200] if rec["error"] else ""
+                progress.console.print(f"[red]{spec.run_id}: {rec['status']}[/] {first}")
+            progress.advance(task)
+
+        try:
+            run_matrix(runs, done, opts, on_start, on_done)
+        except (Interrupted, KeyboardInterrupt):
+            interrupted = True
+    elapsed = time.monotonic() - t0
+    records = list(latest_records(args.out).values())
+    _print_summary(console, summarise(records))
+    console.print(f"Wall time of this command: {elapsed:.1f} s. Results: {args.out}/runs.jsonl")
+    if interrupted:
+        console.print("[yellow]Interrupted.[/] Rerun the same command to resume.")
+        return 130
+    return 0 if all(r["status"] == "ok" for r in records) else 1
+
+
+def _print_summary(console: Console, rows: list[Any]) -> None:
+    table = Table(title="Measure window (median of ok runs; ratio to none)")
+    for col in (
+        "workload",
+        "preset",
+        "tracker",
+        "ok",
+        "not ok",
+        "measure wall s",
+        "ratio",
+        "cpu s",
+        "sampler cpu s",
+    ):
+        table.add_column(col)
+
+    def fmt(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    for r in rows:
+        table.add_row(
+            r.workload,
+            r.preset,
+            r.tracker,
+            str(r.ok_runs),
+            str(r.other_runs),
+            fmt(r.measure_wall_s_median, ".3f"),
+            fmt(r.ratio_to_none, ".3f"),
+            fmt(r.cpu_s_median, ".2f"),
+            fmt(r.sampler_cpu_s_median, ".3f"),
+        )
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(stderr=False)
+    try:
+        if args.command == "env":
+            return cmd_env(args, console)
+        return cmd_run(args, console)
+    except UsageError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

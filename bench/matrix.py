@@ -1,0 +1,103 @@
+"""Expand a comparison into runs, ordered as randomised complete blocks.
+
+Each block (one repetition) runs every configuration exactly once, in an order drawn from a
+seeded random generator, so slow drift on the host (heat, clocks, neighbours) hits every
+configuration alike and blocks can be paired in the analysis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """What the user asked for: the axes and the settings shared by every run."""
+
+    workloads: tuple[str, ...]
+    presets: tuple[str, ...]
+    trackers: tuple[str, ...]
+    reps: int
+    seed: int
+    steps: int | None
+    warmup_steps: int | None
+    log_every: int
+    threads: int
+    device: str
+    sample_interval_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("workloads", "presets", "trackers"):
+            d[key] = list(d[key])
+        return d
+
+    def fingerprint(self) -> str:
+        """Stable hash of the spec: a result directory holds runs of one spec only."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a configuration in a block. ``position`` is its place inside the block."""
+
+    run_id: str
+    workload: str
+    preset: str
+    tracker: str
+    rep: int
+    block: int
+    position: int
+    seed: int
+    steps: int
+    warmup_steps: int
+    log_every: int
+    threads: int
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_id(workload: str, preset: str, tracker: str, rep: int) -> str:
+    """Identifier of a run, stable across resumes: ``workload.preset.tracker.rN``."""
+    return f"{workload}.{preset}.{tracker}.r{rep}"
+
+
+def expand(spec: MatrixSpec, preset_steps: dict[tuple[str, str], tuple[int, int]]) -> list[RunSpec]:
+    """All runs of ``spec`` in execution order (block by block, shuffled inside each block).
+
+    ``preset_steps`` maps ``(workload, preset)`` to the preset's ``(steps, warmup_steps)``,
+    used where the spec does not override them.
+    """
+    configs = list(itertools.product(spec.workloads, spec.presets, spec.trackers))
+    runs: list[RunSpec] = []
+    for rep in range(spec.reps):
+        order = list(configs)
+        random.Random(f"trackerbench:{spec.seed}:{rep}").shuffle(order)
+        for position, (workload, preset, tracker) in enumerate(order):
+            steps, warmup = preset_steps[(workload, preset)]
+            runs.append(
+                RunSpec(
+                    run_id=run_id(workload, preset, tracker, rep),
+                    workload=workload,
+                    preset=preset,
+                    tracker=tracker,
+                    rep=rep,
+                    block=rep,
+                    position=position,
+                    seed=spec.seed,
+                    steps=spec.steps if spec.steps is not None else steps,
+                    warmup_steps=spec.warmup_steps if spec.warmup_steps is not None else warmup,
+                    log_every=spec.log_every,
+                    threads=spec.threads,
+                    device=spec.device,
+                )
+            )
+    return runs

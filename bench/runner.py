@@ -1,0 +1,497 @@
+"""Run a matrix: one fresh worker process and one independent sampler process per run.
+
+Per run: spawn the worker (its own session, so the whole process group can be killed), spawn
+the sampler process watching the worker's PID, wait for the sampler's ``ready``, send the
+worker ``go``, wait for the worker with a timeout (``wait4``, which also yields the kernel's
+exact CPU and peak-RSS figures for the worker and every descendant it reaped), wait for the
+sampler to follow any orphans to their end, then append ONE record to ``runs.jsonl``.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from bench import SCHEMA_VERSION
+from bench.jsonio import write_json_atomic
+from bench.matrix import MatrixSpec, RunSpec
+from bench.results import ResultsError, append_record, latest_records, read_meta, write_meta
+from bench.samplers.base import EnergySource
+from bench.samplers.series import value_between, window_energy
+from bench.trackers import TELEMETRY_OFF_ENV, load_tracker
+from bench.worker import PHASES
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    """How runs are executed (not part of the matrix fingerprint)."""
+
+    out_dir: Path
+    timeout_s: float = 900.0
+    sample_interval_s: float = 0.05
+    orphan_grace_s: float = 30.0
+    energy_samplers: tuple[str, ...] = ("nvml", "rapl")
+    sampler_start_timeout_s: float = 60.0
+    python: str = sys.executable
+
+
+class Interrupted(Exception):
+    """The user interrupted the matrix (Ctrl-C); the current run was recorded as such."""
+
+
+# --------------------------------------------------------------------------- directory
+
+
+def check_writable(out_dir: Path) -> None:
+    """Raise ``ResultsError`` unless ``out_dir`` exists writable or can be created."""
+    probe = Path(out_dir).resolve()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ResultsError(f"{out_dir}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ResultsError(f"{out_dir}: not writable ({probe} does not allow writing)")
+
+
+def prepare_directory(
+    out_dir: Path, matrix: MatrixSpec, meta_facts: Callable[[], dict[str, Any]], command: str
+) -> dict[str, dict[str, Any]]:
+    """Create or reopen ``out_dir`` for ``matrix``; return the latest record of each run.
+
+    A directory holding another matrix is refused (nothing is written to it).
+    """
+    check_writable(out_dir)
+    out_dir = Path(out_dir)
+    meta = read_meta(out_dir)
+    if meta is not None:
+        theirs = meta.get("matrix", {})
+        ours = matrix.to_dict()
+        if meta.get("matrix_fingerprint") != matrix.fingerprint():
+            diff = [
+                f"{key}: {theirs.get(key)!r} there, {ours[key]!r} now"
+                for key in sorted(ours)
+                if theirs.get(key) != ours[key]
+            ]
+            raise ResultsError(
+                f"{out_dir} holds runs of a different comparison ({'; '.join(diff) or 'spec'}). "
+                "Use a new --out directory, or repeat the original command to resume it."
+            )
+        return latest_records(out_dir, repair_tail=True)
+    if (out_dir / "runs.jsonl").exists():
+        raise ResultsError(f"{out_dir} has runs.jsonl but no meta.json; refusing to mix results")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_meta(
+        out_dir,
+        {
+            "matrix": matrix.to_dict(),
+            "matrix_fingerprint": matrix.fingerprint(),
+            "command": command,
+            "created_at": _utc_now(),
+            "environment": meta_facts(),
+        },
+    )
+    return {}
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _kill_tree(pid: int, extra_pids: list[int] = ()) -> list[int]:
+    """SIGKILL ``pid``'s process group, its descendants (even in other sessions) and extras."""
+    procs: list[psutil.Process] = []
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        pass
+    for extra in extra_pids:
+        with suppress(psutil.Error):
+            procs.append(psutil.Process(extra))
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    killed = []
+    for proc in procs:
+        try:
+            proc.kill()
+            killed.append(proc.pid)
+        except psutil.Error:
+            pass
+    return killed
+
+
+def _wait_ready(proc: subprocess.Popen, timeout_s: float) -> bool:
+    """Wait for the sampler's ``ready`` line."""
+    deadline = time.monotonic() + timeout_s
+    fd = proc.stdout.fileno()
+    buf = b""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            chunk = os.read(fd, 64)
+            if not chunk:
+                return False
+            buf += chunk
+            if b"ready\n" in buf:
+                return True
+        elif proc.poll() is not None:
+            return False
+    return False
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold off SIGINT while a record is written, so Ctrl-C cannot cut a line in half."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _tail(path: Path, limit: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
+    """Execute one run and return its record (not yet written)."""
+    out_dir = Path(opts.out_dir).resolve()
+    run_dir = out_dir / "work" / spec.run_id
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # leftovers of an attempt that left no ok record
+    run_dir.mkdir(parents=True)
+    spec_path = run_dir / "spec.json"
+    result_path = run_dir / "result.json"
+    samples_path = run_dir / "samples.json"
+    worker_log = run_dir / "worker.log"
+    sampler_log = run_dir / "sampler.log"
+    write_json_atomic(spec_path, spec.to_dict(), indent=2)
+
+    tracker = load_tracker(spec.tracker)(run_dir)
+    env = dict(os.environ)
+    env.update(TELEMETRY_OFF_ENV)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    sampler_env = dict(env)
+    env.update(tracker.environment())
+
+    started_at = _utc_now()
+    exit_t: float | None = None
+    status, error = "ok", None
+    rusage = None
+    exit_code: int | None = None
+    killed: list[int] = []
+    interrupted = False
+    with open(worker_log, "wb") as wlog, open(sampler_log, "wb") as slog:
+        worker = subprocess.Popen(
+            [
+                opts.python,
+                "-m",
+                "bench.worker",
+                "--spec",
+                str(spec_path),
+                "--result",
+                str(result_path),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=wlog,
+            stderr=subprocess.STDOUT,
+            cwd=run_dir,
+            env=env,
+            start_new_session=True,
+        )
+        sampler = subprocess.Popen(
+            [
+                opts.python,
+                "-m",
+                "bench.samplers.daemon",
+                "--pid",
+                str(worker.pid),
+                "--out",
+                str(samples_path),
+                "--interval",
+                str(opts.sample_interval_s),
+                "--energy",
+                ",".join(opts.energy_samplers),
+                "--orphan-grace",
+                str(opts.orphan_grace_s),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=slog,
+            cwd=run_dir,
+            env=sampler_env,
+            start_new_session=True,
+        )
+        t_start = time.monotonic()
+        try:
+            if not _wait_ready(sampler, opts.sampler_start_timeout_s):
+                raise RuntimeError(
+                    "sampler process did not start: " + (_tail(sampler_log) or "no output")
+                )
+            worker.stdin.write(b"go\n")
+            worker.stdin.close()
+            while True:
+                pid, wstatus, rusage = os.wait4(worker.pid, os.WNOHANG)
+                if pid:
+                    exit_t = time.monotonic()
+                    exit_code = os.waitstatus_to_exitcode(wstatus)
+                    worker.returncode = exit_code
+                    break
+                if time.monotonic() - t_start > opts.timeout_s:
+                    killed = _kill_tree(worker.pid)
+                    _, wstatus, rusage = os.wait4(worker.pid, 0)
+                    exit_code = worker.returncode = os.waitstatus_to_exitcode(wstatus)
+                    status = "timeout"
+                    error = f"run exceeded the {opts.timeout_s:g} s timeout; process tree killed"
+                    break
+                time.sleep(0.02)
+        except KeyboardInterrupt:
+            interrupted = True
+            status, error = "interrupted", "interrupted by the user (Ctrl-C)"
+        except Exception as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            if worker.returncode is None:
+                killed += _kill_tree(worker.pid)
+                _, wstatus, rusage = os.wait4(worker.pid, 0)
+                exit_code = worker.returncode = os.waitstatus_to_exitcode(wstatus)
+            try:
+                sampler.wait(timeout=0.1 if interrupted else opts.orphan_grace_s + 30)
+            except subprocess.TimeoutExpired:
+                sampler.terminate()
+                try:
+                    sampler.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    sampler.kill()
+                    sampler.wait()
+            if sampler.stdout:
+                sampler.stdout.close()
+    wall_s = time.monotonic() - t_start
+
+    samples = _load_json(samples_path)
+    if samples and samples.get("alive_pids_at_stop"):
+        killed += _kill_tree(samples["alive_pids_at_stop"][0], samples["alive_pids_at_stop"][1:])
+    result = _load_json(result_path) or {}
+    finish_mark = (result.get("marks") or {}).get("finish")
+    if exit_t is not None and finish_mark and len(finish_mark) == 2:
+        # atexit hooks (e.g. W&B tearing down wandb-core) run after finish() returns
+        result["marks"]["teardown"] = [finish_mark[1], exit_t]
+    if status == "ok":
+        if exit_code != 0:
+            status = "failed"
+            if exit_code is not None and exit_code < 0:
+                error = f"worker killed by signal {signal.Signals(-exit_code).name}"
+            else:
+                error = result.get("error") or f"worker exited with code {exit_code}"
+            tail = _tail(worker_log, 1500)
+            if tail and not result.get("error"):
+                error += "\n--- worker log tail ---\n" + tail
+        elif result.get("phase_reached") != "done":
+            status, error = "failed", "worker exited without a complete result"
+    return build_record(
+        spec=spec,
+        status=status,
+        error=error,
+        started_at=started_at,
+        wall_s=wall_s,
+        result=result,
+        samples=samples,
+        rusage=rusage,
+        exit_code=exit_code,
+        killed=sorted(set(killed)),
+        run_dir=run_dir.relative_to(out_dir),
+    )
+
+
+def _load_json(path: Path) -> dict[str, Any] | None:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- the record
+
+
+def _samples_list(samples: dict[str, Any] | None) -> list[tuple[float, dict[str, float]]]:
+    if not samples:
+        return []
+    times = samples["t"]
+    columns = samples["channels"]
+    return [
+        (t, {k: col[i] for k, col in columns.items() if col[i] is not None})
+        for i, t in enumerate(times)
+    ]
+
+
+def step_summary(durations_s: list[float]) -> dict[str, Any]:
+    """Count, mean and percentiles (seconds) of per-step durations."""
+    if not durations_s:
+        keys = ("mean_s", "p50_s", "p90_s", "p99_s", "max_s")
+        return {"count": 0, **dict.fromkeys(keys)}
+    d = np.asarray(durations_s, dtype=float)
+    p50, p90, p99 = np.percentile(d, [50, 90, 99])
+    return {
+        "count": int(d.size),
+        "mean_s": float(d.mean()),
+        "p50_s": float(p50),
+        "p90_s": float(p90),
+        "p99_s": float(p99),
+        "max_s": float(d.max()),
+        "timing": "host wall clock per step (time.perf_counter), logging included",
+    }
+
+
+def _no_energy_reason(samples: dict[str, Any] | None) -> str:
+    if samples is None:
+        return "the sampler process produced no data"
+    unavailable = samples.get("unavailable", {})
+    parts = [f"{name}: {reason}" for name, reason in unavailable.items() if name != "proctree"]
+    return "no energy sampler available on this host (" + "; ".join(parts) + ")"
+
+
+def build_record(
+    *,
+    spec: RunSpec,
+    status: str,
+    error: str | None,
+    started_at: str,
+    wall_s: float,
+    result: dict[str, Any],
+    samples: dict[str, Any] | None,
+    rusage: Any,
+    exit_code: int | None,
+    killed: list[int],
+    run_dir: Path,
+) -> dict[str, Any]:
+    """Assemble the record for one run from the worker's result and the sampler's data."""
+    series = _samples_list(samples)
+    sources = [EnergySource(**s) for s in (samples or {}).get("sources", [])]
+    reason = _no_energy_reason(samples) if not sources else None
+    phases: dict[str, Any] = {}
+    for phase in (*PHASES, "teardown"):
+        mark = result.get("marks", {}).get(phase)
+        if not mark or len(mark) != 2:
+            continue
+        t0, t1 = mark
+        energy = window_energy(series, sources, t0, t1, reason)
+        phases[phase] = {
+            "wall_s": t1 - t0,
+            "cpu_s": value_between(series, "proc.cpu_s", t0, t1),
+            "energy_j": energy.energy_j,
+            "energy_method": energy.method,
+            "energy_reason": energy.reason,
+            "energy_by_domain_j": energy.by_domain_j,
+        }
+    worker_cpu = rusage.ru_utime + rusage.ru_stime if rusage is not None else None
+    orphan_cpu = (samples or {}).get("orphan_cpu_s")
+    cpu_total = worker_cpu + (orphan_cpu or 0.0) if worker_cpu is not None else None
+    write_ts = [v for _, r in series for k, v in r.items() if k == "proc.write_bytes"]
+    processes = ((samples or {}).get("describe", {}).get("proctree", {}) or {}).get("processes")
+    times = (samples or {}).get("t") or []
+    tracker = result.get("tracker") or {"name": spec.tracker, "version": None, "settings": None}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": spec.run_id,
+        "status": status,
+        "error": error,
+        "started_at": started_at,
+        "wall_s": wall_s,
+        "spec": spec.to_dict(),
+        "phases": phases,
+        "phase_reached": result.get("phase_reached"),
+        "steps": step_summary(result.get("step_durations_s") or []),
+        "process": {
+            "cpu_s": cpu_total,
+            "cpu_method": "kernel rusage of the worker and reaped descendants (wait4) "
+            "+ sampled CPU of descendants it never reaped",
+            "worker_cpu_s": worker_cpu,
+            "orphan_cpu_s": orphan_cpu,
+            "rss_peak_bytes": (samples or {}).get("rss_peak_bytes"),
+            "rss_peak_method": "peak of the summed RSS of the live process tree, sampled",
+            "worker_rss_peak_bytes": rusage.ru_maxrss * 1024 if rusage is not None else None,
+            "write_bytes": int(write_ts[-1]) if write_ts else None,
+            "exit_code": exit_code,
+            "processes": processes,
+            "killed_pids": killed,
+        },
+        "sampler": {
+            "interval_s": (samples or {}).get("interval_s"),
+            "sample_count": len(times),
+            "achieved_interval_s": float(np.median(np.diff(times))) if len(times) > 2 else None,
+            "cpu_s": (samples or {}).get("sampler_cpu_s"),
+            "loop_cpu_s": (samples or {}).get("sampler_loop_cpu_s"),
+            "sources": [s.to_dict() for s in sources],
+            "unavailable": (samples or {}).get("unavailable"),
+            "errors": (samples or {}).get("errors"),
+            "devices": {
+                k: v for k, v in ((samples or {}).get("describe") or {}).items() if k != "proctree"
+            },
+        },
+        "tracker": tracker,
+        "workload": {
+            "config": result.get("workload"),
+            "torch": result.get("torch"),
+            "last_metrics": result.get("last_metrics"),
+        },
+        "files": {"run_dir": str(run_dir)},
+    }
+
+
+# --------------------------------------------------------------------------- the matrix
+
+
+def run_matrix(
+    runs: list[RunSpec],
+    done: dict[str, dict[str, Any]],
+    opts: RunnerOptions,
+    on_start: Callable[[RunSpec], None] = lambda spec: None,
+    on_done: Callable[[RunSpec, dict[str, Any]], None] = lambda spec, rec: None,
+) -> list[dict[str, Any]]:
+    """Run every run not already ``ok`` in ``done``; append each record as it completes.
+
+    Returns the new records. Raises :class:`Interrupted` after recording the interrupted run.
+    """
+    new: list[dict[str, Any]] = []
+    for spec in runs:
+        previous = done.get(spec.run_id)
+        if previous is not None and previous.get("status") == "ok":
+            continue
+        on_start(spec)
+        record = run_one(spec, opts)
+        with _sigint_deferred():
+            append_record(opts.out_dir, record)
+        new.append(record)
+        on_done(spec, record)
+        if record["status"] == "interrupted":
+            raise Interrupted(spec.run_id)
+    return new

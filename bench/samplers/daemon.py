@@ -1,0 +1,159 @@
+"""The sampler process: ``python -m bench.samplers.daemon --pid PID --out FILE``.
+
+Runs outside the training worker. Opens every sampler that works on this host (the process tree
+always; NVML and RAPL where present, with the reason recorded where not), prints ``ready`` on
+stdout, then reads all samplers every ``--interval`` seconds until the worker and every process
+it spawned have exited (or ``--orphan-grace`` seconds after the worker exited, or SIGTERM). It
+then writes one JSON document to ``--out`` (atomically) with the time series, the energy sources,
+the samplers' descriptions, the reasons for unavailable samplers, and its own CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.jsonio import write_json_atomic
+from bench.samplers.base import EnergySource, Sampler, SamplerError, SamplerUnavailable
+from bench.samplers.proctree import ProcessTreeSampler
+
+ENERGY_SAMPLERS = ("nvml", "rapl")
+
+
+def make_energy_sampler(name: str) -> Sampler:
+    """Instantiate an energy sampler by name (``nvml`` or ``rapl``)."""
+    if name == "nvml":
+        from bench.samplers.nvml import NvmlSampler
+
+        return NvmlSampler()
+    if name == "rapl":
+        from bench.samplers.rapl import RaplSampler
+
+        return RaplSampler()
+    raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(ENERGY_SAMPLERS)}")
+
+
+def run(
+    pid: int,
+    out: Path,
+    interval_s: float,
+    energy: tuple[str, ...],
+    orphan_grace_s: float,
+) -> int:
+    cpu_start = time.process_time()
+    stop = False
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+    tree = ProcessTreeSampler(pid)
+    samplers: list[Sampler] = []
+    unavailable: dict[str, str] = {}
+    errors: list[str] = []
+    try:
+        tree.open()
+    except SamplerUnavailable as exc:
+        unavailable["proctree"] = exc.reason
+    else:
+        samplers.append(tree)
+    for name in energy:
+        try:
+            sampler = make_energy_sampler(name)
+            sampler.open()
+        except SamplerUnavailable as exc:
+            unavailable[name] = exc.reason
+        except Exception as exc:  # a broken driver must not take the run down with it
+            unavailable[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            samplers.append(sampler)
+    sources: list[EnergySource] = [s for smp in samplers for s in smp.energy_sources()]
+
+    print("ready", flush=True)
+    cpu_loop_start = time.process_time()
+    times: list[float] = []
+    columns: dict[str, list[float | None]] = {}
+    next_t = time.monotonic()
+    while True:
+        t = time.monotonic()
+        reading: dict[str, float] = {}
+        for smp in list(samplers):
+            try:
+                reading.update(smp.read())
+            except SamplerError as exc:
+                errors.append(f"{smp.name} failed at t={t:.3f}: {exc}; sampler stopped")
+                # Its energy sources stay listed: windows after the failure are then not
+                # covered by samples and come out null with a reason, never as a partial sum.
+                samplers.remove(smp)
+                smp.close()
+        n = len(times)
+        times.append(t)
+        for key, value in reading.items():
+            col = columns.get(key)
+            if col is None:
+                col = columns[key] = [None] * n
+            col.append(value)
+        for col in columns.values():
+            if len(col) < n + 1:
+                col.append(None)
+        if stop or tree.all_exited:
+            break
+        if tree.root_exit_t is not None and t - tree.root_exit_t > orphan_grace_s:
+            break
+        next_t += interval_s
+        delay = next_t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        else:
+            next_t = time.monotonic()  # fell behind: do not burst to catch up
+    cpu_end = time.process_time()
+    descriptions = {smp.name: smp.describe() for smp in samplers}
+    descriptions["proctree"] = tree.describe()
+    for smp in samplers:
+        smp.close()
+    doc = {
+        "interval_s": interval_s,
+        "sample_count": len(times),
+        "t": times,
+        "channels": columns,
+        "sources": [s.to_dict() for s in sources],
+        "unavailable": unavailable,
+        "errors": errors,
+        "describe": descriptions,
+        "root_exit_t": tree.root_exit_t,
+        "orphan_cpu_s": tree.orphan_cpu_s(),
+        "rss_peak_bytes": tree.rss_peak_bytes,
+        "alive_pids_at_stop": tree.alive_pids(),
+        "sampler_cpu_s": cpu_end - cpu_start,
+        "sampler_loop_cpu_s": cpu_end - cpu_loop_start,
+        "stopped_by_signal": stop,
+    }
+    write_json_atomic(out, doc)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.samplers.daemon")
+    parser.add_argument("--pid", type=int, required=True, help="worker process id")
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--interval", type=float, default=0.05, help="seconds between readings")
+    parser.add_argument(
+        "--energy",
+        default=",".join(ENERGY_SAMPLERS),
+        help="comma-separated energy samplers to try (nvml,rapl); empty for none",
+    )
+    parser.add_argument("--orphan-grace", type=float, default=30.0, help="seconds")
+    args = parser.parse_args(argv)
+    energy = tuple(x for x in args.energy.split(",") if x)
+    return run(args.pid, args.out, args.interval, energy, args.orphan_grace)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The worker: one training run in a fresh process, ``python -m bench.worker``.
+
+Started by the runner with a run spec (JSON file). It waits for ``go`` on stdin (sent once the
+independent sampler is ready), then runs the phases ``import``, ``setup``, ``init``, ``warmup``,
+``measure`` and ``finish``, marking each with ``time.monotonic()`` (a clock shared by every
+process on the host, so the sampler can attribute energy and CPU per phase). It writes one JSON
+result (atomically) with the marks, the per-step durations and what the tracker ran with.
+
+This module imports nothing heavy at module level: importing torch and the tracker library is
+what the ``import`` phase measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+PHASES = ("import", "setup", "init", "warmup", "measure", "finish")
+
+
+def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> None:
+    """Run the phases for ``spec``, filling ``result`` as it goes (marks in monotonic seconds).
+
+    ``result`` is filled in place so that a failure keeps the marks of the phases that ran.
+    """
+    marks: dict[str, list[float]] = {}
+    result.update(marks=marks, phase_reached=None)
+
+    def begin(phase: str) -> None:
+        result["phase_reached"] = phase
+        marks[phase] = [time.monotonic()]
+
+    def end(phase: str) -> None:
+        marks[phase].append(time.monotonic())
+
+    begin("import")
+    import torch
+
+    from bench.trackers import load_tracker
+    from workloads.base import materialise
+    from workloads.registry import load_workload
+
+    torch.set_num_threads(int(spec["threads"]))
+    tracker = load_tracker(spec["tracker"])(run_dir)
+    tracker.load()
+    end("import")
+    result["tracker"] = {
+        "name": tracker.name,
+        "version": tracker.version(),
+        "settings": tracker.settings(),
+    }
+
+    begin("setup")
+    device = torch.device(spec["device"])
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+
+    def synchronise() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    workload = load_workload(spec["workload"])()
+    workload.build(spec["preset"], device, int(spec["seed"]))
+    synchronise()
+    result["workload"] = workload.config()
+    end("setup")
+
+    log_every = int(spec["log_every"])
+    config = {"workload": spec["workload"], "preset": spec["preset"], **result["workload"]}
+
+    begin("init")
+    tracker.init(spec["run_id"], config)
+    end("init")
+
+    def loop(first: int, count: int, durations: list[float] | None) -> dict[str, float]:
+        last: dict[str, float] = {}
+        for i in range(first, first + count):
+            t0 = time.perf_counter()
+            metrics = workload.step(i)
+            if i % log_every == 0:
+                last = materialise(metrics)
+                tracker.log(i, last)
+            if durations is not None:
+                durations.append(time.perf_counter() - t0)
+        return last
+
+    begin("warmup")
+    warm = int(spec["warmup_steps"])
+    loop(0, warm, None)
+    synchronise()
+    end("warmup")
+
+    durations: list[float] = []
+    synchronise()
+    begin("measure")
+    last = loop(warm, int(spec["steps"]), durations)
+    synchronise()
+    end("measure")
+
+    begin("finish")
+    tracker.finish()
+    end("finish")
+
+    result.update(
+        step_durations_s=durations,
+        last_metrics={k: (v if math.isfinite(v) else None) for k, v in last.items()},
+        torch={
+            "version": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "device": str(device),
+        },
+        phase_reached="done",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker")
+    parser.add_argument("--spec", type=Path, required=True, help="run spec JSON file")
+    parser.add_argument("--result", type=Path, required=True, help="result JSON file to write")
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for 'go' on stdin")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec.read_text())
+    if not args.no_wait and sys.stdin.readline().strip() != "go":
+        print("worker: stdin closed before 'go'; not running", file=sys.stderr)
+        return 3
+    result: dict[str, Any] = {}
+    try:
+        run_worker(spec, args.result.parent, result)
+        result["error"] = None
+        code = 0
+    except BaseException as exc:  # the runner needs the error text whatever it is
+        traceback.print_exc()
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        result["traceback"] = traceback.format_exc()
+        code = 1
+    from bench.jsonio import write_json_atomic
+
+    write_json_atomic(args.result, result)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
