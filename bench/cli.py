@@ -213,7 +213,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     matrix, preset_steps = _resolve_matrix(args)
     runs = expand(matrix, preset_steps)
-    command = shlex.join(["trackerbench", *sys.argv[1:]])
+    command = shlex.join(["trackerbench", *args.argv])
     try:
         done = prepare_directory(args.out, matrix, environment.collect, command)
     except ResultsError as exc:
@@ -261,19 +261,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _print_summary(console: Console, rows: list[Any]) -> None:
-    table = Table(title="Measure window (median of ok runs; ratio to none)")
-    for col in (
-        "workload",
-        "preset",
-        "tracker",
-        "ok",
-        "not ok",
-        "measure wall s",
-        "ratio",
-        "cpu s",
-        "sampler cpu s",
-    ):
-        table.add_column(col)
+    table = Table(title="Medians of ok runs (ratio: measure window / none's)")
+    for col in ("workload", "preset", "tracker"):
+        table.add_column(col, no_wrap=True)
+    for col in ("ok", "not ok", "measure s", "ratio", "cpu s", "sampler cpu s"):
+        table.add_column(col, justify="right")
 
     def fmt(value: float | None, spec: str) -> str:
         return "-" if value is None else format(value, spec)
@@ -296,13 +288,14 @@ def _print_summary(console: Console, rows: list[Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(stderr=False)
     try:
         if args.command == "env":
             return cmd_env(args, console)
         return cmd_run(args, console)
     except UsageError as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+        print(f"trackerbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

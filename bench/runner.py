@@ -5,6 +5,9 @@ the sampler process watching the worker's PID, wait for the sampler's ``ready``,
 worker ``go``, wait for the worker with a timeout (``wait4``, which also yields the kernel's
 exact CPU and peak-RSS figures for the worker and every descendant it reaped), wait for the
 sampler to follow any orphans to their end, then append ONE record to ``runs.jsonl``.
+
+The ``teardown`` phase (from ``finish()`` returning to the worker's exit, where atexit hooks
+run) is measured here, from the moment ``wait4`` reports the exit (20 ms polling).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from bench.results import ResultsError, append_record, latest_records, read_meta
 from bench.samplers.base import EnergySource
 from bench.samplers.series import value_between, window_energy
 from bench.trackers import TELEMETRY_OFF_ENV, load_tracker
-from bench.worker import PHASES
+from bench.worker import PHASES, PROGRESS_FILE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -299,6 +302,9 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
     if samples and samples.get("alive_pids_at_stop"):
         killed += _kill_tree(samples["alive_pids_at_stop"][0], samples["alive_pids_at_stop"][1:])
     result = _load_json(result_path) or {}
+    if "phase_reached" not in result:  # killed before writing its result
+        started = _tail(run_dir / PROGRESS_FILE).split()
+        result["phase_reached"] = started[-1] if started else None
     finish_mark = (result.get("marks") or {}).get("finish")
     if exit_t is not None and finish_mark and len(finish_mark) == 2:
         # atexit hooks (e.g. W&B tearing down wandb-core) run after finish() returns

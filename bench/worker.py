@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 PHASES = ("import", "setup", "init", "warmup", "measure", "finish")
+PROGRESS_FILE = "phases.log"
 
 
 def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> None:
@@ -31,10 +32,14 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     """
     marks: dict[str, list[float]] = {}
     result.update(marks=marks, phase_reached=None)
+    # Phase starts also go to a line file as they happen, so that the runner can tell where a
+    # worker it had to kill (timeout, SIGKILL) was; opened once, outside every timed phase.
+    progress = open(run_dir / PROGRESS_FILE, "a", buffering=1)  # noqa: SIM115
 
     def begin(phase: str) -> None:
         result["phase_reached"] = phase
         marks[phase] = [time.monotonic()]
+        progress.write(phase + "\n")
 
     def end(phase: str) -> None:
         marks[phase].append(time.monotonic())
@@ -117,6 +122,7 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
         },
         phase_reached="done",
     )
+    progress.close()
 
 
 def main(argv: list[str] | None = None) -> int:

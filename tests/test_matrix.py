@@ -1,0 +1,56 @@
+from collections import Counter
+
+from bench.matrix import MatrixSpec, expand
+
+
+def _spec(**kw):
+    base = dict(
+        workloads=("mlp",),
+        presets=("tiny",),
+        trackers=("none", "a", "b", "c"),
+        reps=5,
+        seed=7,
+        steps=None,
+        warmup_steps=None,
+        log_every=10,
+        threads=2,
+        device="cpu",
+        sample_interval_s=0.05,
+    )
+    base.update(kw)
+    return MatrixSpec(**base)
+
+
+STEPS = {("mlp", "tiny"): (100, 10)}
+
+
+def test_every_block_runs_every_configuration_exactly_once():
+    runs = expand(_spec(), STEPS)
+    assert len(runs) == 20
+    for block in range(5):
+        in_block = [r for r in runs if r.block == block]
+        assert Counter(r.tracker for r in in_block) == Counter({"none": 1, "a": 1, "b": 1, "c": 1})
+        assert [r.position for r in in_block] == [0, 1, 2, 3]
+    # blocks run one after another, never interleaved
+    assert [r.block for r in runs] == sorted(r.block for r in runs)
+
+
+def test_order_is_seeded_reproducible_and_varies_between_blocks():
+    a = [r.run_id for r in expand(_spec(), STEPS)]
+    assert a == [r.run_id for r in expand(_spec(), STEPS)]
+    assert a != [r.run_id for r in expand(_spec(seed=8), STEPS)]
+    orders = {tuple(r.tracker for r in expand(_spec(), STEPS) if r.block == b) for b in range(5)}
+    assert len(orders) > 1
+
+
+def test_overrides_and_preset_defaults():
+    runs = expand(_spec(), STEPS)
+    assert {(r.steps, r.warmup_steps) for r in runs} == {(100, 10)}
+    runs = expand(_spec(steps=5, warmup_steps=0), STEPS)
+    assert {(r.steps, r.warmup_steps) for r in runs} == {(5, 0)}
+
+
+def test_fingerprint_changes_with_any_axis():
+    assert _spec().fingerprint() == _spec().fingerprint()
+    assert _spec().fingerprint() != _spec(reps=4).fingerprint()
+    assert _spec().fingerprint() != _spec(trackers=("none", "a")).fingerprint()
