@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warmup", type=_non_negative_int, help="warm-up steps (default: preset's)")
     run.add_argument("--log-every", type=_positive_int, default=10, help="steps between logs")
     run.add_argument("--seed", type=int, default=0, help="seed of data, model and run order")
-    run.add_argument("--threads", type=_positive_int, help="torch threads (default: CPU count)")
+    run.add_argument(
+        "--threads", type=_positive_int, help="torch threads (default: CPUs this process may use)"
+    )
     run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     run.add_argument(
         "--timeout", type=_positive_float, default=900.0, help="seconds per run (default: 900)"
@@ -126,6 +128,11 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
         )
         table.add_row(name, "yes" if info.get("available") else "no", str(detail))
     console.print(table)
+    if not any(facts["samplers"][n].get("available") for n in ("nvml", "rapl")):
+        console.print(
+            "Energy on this host: not measured (no NVML, no RAPL); records carry "
+            "energy_j = null with the reason."
+        )
     trackers = Table(title="Trackers")
     for col in ("tracker", "usable", "version", "reason"):
         trackers.add_column(col)
@@ -197,7 +204,7 @@ def _resolve_matrix(args: argparse.Namespace):
         steps=args.steps,
         warmup_steps=args.warmup,
         log_every=args.log_every,
-        threads=args.threads or os.cpu_count() or 1,
+        threads=args.threads or len(os.sched_getaffinity(0)),
         device=device,
         sample_interval_s=args.sample_interval,
     )
