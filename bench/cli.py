@@ -272,7 +272,7 @@ def _print_summary(console: Console, rows: list[Any]) -> None:
     for col in ("workload", "preset", "tracker"):
         table.add_column(col, no_wrap=True)
     for col in ("ok", "not ok", "measure s", "ratio", "cpu s", "sampler cpu s"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=True)
 
     def fmt(value: float | None, spec: str) -> str:
         return "-" if value is None else format(value, spec)
@@ -296,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    console = Console(stderr=False)
+    # Piped output (CI logs, files) gets a wide console instead of rich's 80 columns.
+    console = Console(width=None if sys.stdout.isatty() else 132)
     try:
         if args.command == "env":
             return cmd_env(args, console)
