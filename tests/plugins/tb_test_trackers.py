@@ -13,18 +13,11 @@ import sys
 import time
 from typing import Any
 
-from bench.trackers.base import Tracker
+from bench.trackers.none import NoneTracker
 
 
-class _Quiet(Tracker):
-    def init(self, run_name: str, config: dict[str, Any]) -> None:
-        pass
-
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
+class _Quiet(NoneTracker):
+    """A do-nothing adapter (the baseline's behaviour) that tests override one call of."""
 
 
 class HangTracker(_Quiet):
