@@ -313,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # disk full, read-only result file, ...: say so, no traceback
+        print(f"trackerbench: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -97,7 +97,9 @@ def read_meta(out_dir: Path) -> dict[str, Any] | None:
         return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read ({exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path}: corrupt ({exc})") from exc
     if not isinstance(doc, dict):
         raise ResultsError(f"{path}: corrupt (not a JSON object)")

@@ -19,8 +19,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -161,16 +161,6 @@ def _wait_ready(proc: subprocess.Popen, timeout_s: float) -> bool:
     return False
 
 
-@contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold off SIGINT while a record is written, so Ctrl-C cannot cut a line in half."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
 def _tail(path: Path, limit: int = 2000) -> str:
     try:
         return path.read_text(errors="replace")[-limit:]
@@ -285,10 +275,16 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
                 killed += _kill_tree(worker.pid)
                 _, wstatus, rusage = os.wait4(worker.pid, 0)
                 exit_code = worker.returncode = os.waitstatus_to_exitcode(wstatus)
-            try:
-                sampler.wait(timeout=0.1 if interrupted else opts.orphan_grace_s + 30)
-            except subprocess.TimeoutExpired:
-                sampler.terminate()
+            # From here on the run is recorded whatever happens: Ctrl-C is held back until
+            # run_matrix has appended the record; a pending one cuts the orphan wait short.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            deadline = time.monotonic() + (0 if interrupted else opts.orphan_grace_s + 30)
+            while sampler.poll() is None and time.monotonic() < deadline:
+                if signal.SIGINT in signal.sigpending():
+                    break
+                time.sleep(0.05)
+            if sampler.poll() is None:
+                sampler.terminate()  # it writes what it has on SIGTERM
                 try:
                     sampler.wait(timeout=10)
                 except subprocess.TimeoutExpired:
@@ -313,14 +309,18 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
         if exit_code != 0:
             status = "failed"
             if exit_code is not None and exit_code < 0:
-                error = f"worker killed by signal {signal.Signals(-exit_code).name}"
+                try:
+                    error = f"worker killed by signal {signal.Signals(-exit_code).name}"
+                except ValueError:
+                    error = f"worker killed by signal {-exit_code}"
             else:
                 error = result.get("error") or f"worker exited with code {exit_code}"
-            tail = _tail(worker_log, 1500)
-            if tail and not result.get("error"):
-                error += "\n--- worker log tail ---\n" + tail
         elif result.get("phase_reached") != "done":
             status, error = "failed", "worker exited without a complete result"
+    if status == "failed" and not result.get("error"):
+        tail = _tail(worker_log, 1500)
+        if tail:
+            error = f"{error}\n--- worker log tail ---\n{tail}"
     return build_record(
         spec=spec,
         status=status,
@@ -444,7 +444,8 @@ def build_record(
             "orphan_cpu_s": orphan_cpu,
             "rss_peak_bytes": (samples or {}).get("rss_peak_bytes"),
             "rss_peak_method": "peak of the summed RSS of the live process tree, sampled",
-            "worker_rss_peak_bytes": rusage.ru_maxrss * 1024 if rusage is not None else None,
+            # sampled: wait4's ru_maxrss would carry the runner's own peak across fork/exec
+            "worker_rss_peak_bytes": (samples or {}).get("root_rss_peak_bytes"),
             "write_bytes": int(write_ts[-1]) if write_ts else None,
             "exit_code": exit_code,
             "processes": processes,
@@ -493,9 +494,12 @@ def run_matrix(
         if previous is not None and previous.get("status") == "ok":
             continue
         on_start(spec)
-        record = run_one(spec, opts)
-        with _sigint_deferred():
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+        try:
+            record = run_one(spec, opts)  # holds Ctrl-C back from its clean-up on
             append_record(opts.out_dir, record)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a held-back Ctrl-C lands here
         new.append(record)
         on_done(spec, record)
         if record["status"] == "interrupted":

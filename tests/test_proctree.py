@@ -66,3 +66,45 @@ def test_missing_process_is_unavailable():
     pid = max(psutil.pids()) + 100000
     with pytest.raises(SamplerUnavailable, match=str(pid)):
         ProcessTreeSampler(pid).open()
+
+
+def _follow(code: str) -> tuple[ProcessTreeSampler, list[dict[str, float]]]:
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    sampler = ProcessTreeSampler(proc.pid)
+    sampler.open()
+    proc.stdin.write(b"go\n")
+    proc.stdin.close()
+    readings = []
+    deadline = time.monotonic() + 30
+    while not sampler.all_exited and time.monotonic() < deadline:
+        readings.append(sampler.read())
+        proc.poll()  # the test reaps the root, as the runner does
+        time.sleep(0.02)
+    return sampler, readings
+
+
+def test_child_reaped_just_before_the_root_exits_is_not_counted_twice():
+    # the root waits for its child and exits at once (W&B's atexit teardown of wandb-core)
+    code = (
+        "import subprocess, sys; sys.stdin.readline(); "
+        f"subprocess.run([sys.executable, '-c', {BURN.format(s=1.0)!r}])"
+    )
+    for _ in range(3):
+        sampler, readings = _follow(code)
+        assert sampler.orphan_cpu_s() == 0.0
+        assert readings[-1]["proc.cpu_s"] < 1.9  # 1.0 s burnt + start-ups, not 2x
+
+
+def test_bytes_written_by_a_reaped_child_are_counted_once(tmp_path):
+    target = tmp_path / "blob"
+    child = (
+        f"import os; fh = open({str(target)!r}, 'wb'); fh.write(os.urandom(32 * 2**20)); "
+        "fh.flush(); os.fsync(fh.fileno())"
+    )
+    code = (
+        "import subprocess, sys, time; sys.stdin.readline(); "
+        f"subprocess.run([sys.executable, '-c', {child!r}]); time.sleep(0.3)"
+    )
+    _, readings = _follow(code)
+    written = readings[-1]["proc.write_bytes"]
+    assert 32 * 2**20 <= written < 48 * 2**20

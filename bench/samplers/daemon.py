@@ -130,6 +130,7 @@ def run(
         "root_exit_t": tree.root_exit_t,
         "orphan_cpu_s": tree.orphan_cpu_s(),
         "rss_peak_bytes": tree.rss_peak_bytes,
+        "root_rss_peak_bytes": tree.root_rss_peak_bytes,
         "alive_pids_at_stop": tree.alive_pids(),
         "sampler_cpu_s": cpu_end - cpu_start,
         "sampler_loop_cpu_s": cpu_end - cpu_loop_start,

@@ -54,6 +54,7 @@ class ProcessTreeSampler(Sampler):
         self._dead_write_bytes = 0
         self.root_exit_t: float | None = None
         self.rss_peak_bytes = 0
+        self.root_rss_peak_bytes = 0
         self._io_supported = True
 
     def open(self) -> None:
@@ -99,8 +100,11 @@ class ProcessTreeSampler(Sampler):
         if not root_alive and self.root_exit_t is None:
             self.root_exit_t = now
             for (pid, _), t in self._tracked.items():
-                if pid != self.root_pid and t.alive:
-                    t.orphan = True  # outlived the worker: its CPU is not in the worker's rusage
+                # Still running (zombies included) after the worker is gone: nobody in the tree
+                # will reap it, so its CPU is not in the worker's rusage. A child the worker
+                # reaped just before exiting is no longer running and stays un-orphaned.
+                if pid != self.root_pid and t.alive and t.proc.is_running():
+                    t.orphan = True
         live_cpu = 0.0
         rss = 0
         live_write = 0
@@ -129,6 +133,8 @@ class ProcessTreeSampler(Sampler):
             if status != psutil.STATUS_ZOMBIE:
                 rss += mem
                 count += 1
+                if t.proc.pid == self.root_pid:
+                    self.root_rss_peak_bytes = max(self.root_rss_peak_bytes, mem)
         self.rss_peak_bytes = max(self.rss_peak_bytes, rss)
         return {
             "proc.cpu_s": live_cpu + self._dead_carry_cpu_s,
@@ -145,17 +151,19 @@ class ProcessTreeSampler(Sampler):
         except (AttributeError, NotImplementedError):
             self._io_supported = False
             return 0
+        except psutil.AccessDenied:
+            return 0  # /proc/PID/io of a non-dumpable process; the process itself is alive
 
     def _mark_dead(self, t: _Tracked, tree_pids: set[int]) -> None:
         t.alive = False
-        self._dead_write_bytes += t.write_bytes
         # A dead process reaped by a parent inside the tree is already in that parent's
-        # children_* times; only one whose parent is outside the tree needs carrying.
-        # The root is carried too, so the cumulative channel never drops when it exits.
+        # children_* CPU times and /proc/PID/io; only one whose parent is outside the tree
+        # needs carrying. The root is carried too, so the cumulative channels never drop.
         is_root = t.proc.pid == self.root_pid
         if is_root or t.orphan or t.ppid not in tree_pids:
             t.orphan = not is_root
             self._dead_carry_cpu_s += t.cpu_s
+            self._dead_write_bytes += t.write_bytes
 
     @property
     def all_exited(self) -> bool:
