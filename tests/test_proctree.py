@@ -23,8 +23,8 @@ PARENT = textwrap.dedent(f"""
 """)
 
 
-def test_tree_cpu_includes_reaped_children_and_orphans():
-    proc = subprocess.Popen([sys.executable, "-c", PARENT], stdin=subprocess.PIPE)
+def _follow(code: str) -> tuple[ProcessTreeSampler, list[dict[str, float]]]:
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
     sampler = ProcessTreeSampler(proc.pid)
     sampler.open()
     proc.stdin.write(b"go\n")
@@ -33,9 +33,13 @@ def test_tree_cpu_includes_reaped_children_and_orphans():
     deadline = time.monotonic() + 30
     while not sampler.all_exited and time.monotonic() < deadline:
         readings.append(sampler.read())
-        if proc.poll() is not None:
-            pass  # reaped by us: outside the tree, like the runner reaping the worker
+        proc.poll()  # the test reaps the root, as the runner does
         time.sleep(0.02)
+    return sampler, readings
+
+
+def test_tree_cpu_includes_reaped_children_and_orphans():
+    sampler, readings = _follow(PARENT)
     assert sampler.all_exited
     cpu = [r["proc.cpu_s"] for r in readings]
     assert all(b >= a - 1e-9 for a, b in zip(cpu, cpu[1:], strict=False)), "must be cumulative"
@@ -50,15 +54,7 @@ def test_peak_rss_covers_the_tree():
     code = (
         "import sys; sys.stdin.readline(); b = bytearray(200 * 2**20); import time; time.sleep(0.5)"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
-    sampler = ProcessTreeSampler(proc.pid)
-    sampler.open()
-    proc.stdin.write(b"go\n")
-    proc.stdin.close()
-    while not sampler.all_exited:
-        sampler.read()
-        proc.poll()
-        time.sleep(0.02)
+    sampler, _ = _follow(code)
     assert sampler.rss_peak_bytes >= 200 * 2**20
 
 
@@ -66,21 +62,6 @@ def test_missing_process_is_unavailable():
     pid = max(psutil.pids()) + 100000
     with pytest.raises(SamplerUnavailable, match=str(pid)):
         ProcessTreeSampler(pid).open()
-
-
-def _follow(code: str) -> tuple[ProcessTreeSampler, list[dict[str, float]]]:
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
-    sampler = ProcessTreeSampler(proc.pid)
-    sampler.open()
-    proc.stdin.write(b"go\n")
-    proc.stdin.close()
-    readings = []
-    deadline = time.monotonic() + 30
-    while not sampler.all_exited and time.monotonic() < deadline:
-        readings.append(sampler.read())
-        proc.poll()  # the test reaps the root, as the runner does
-        time.sleep(0.02)
-    return sampler, readings
 
 
 def test_child_reaped_just_before_the_root_exits_is_not_counted_twice():
