@@ -162,25 +162,22 @@ def _torch_cuda() -> str:
 
 def _resolve_matrix(args: argparse.Namespace):
     from bench.matrix import MatrixSpec
-    from bench.trackers import load_tracker, tracker_names
-    from workloads.registry import load_workload, workload_names
+    from bench.trackers import load_tracker
+    from workloads.registry import load_workload
 
     workloads = _split(args.workload)
-    for name in workloads:
-        if name not in workload_names():
-            raise UsageError(f"unknown workload {name!r}; valid: {', '.join(workload_names())}")
     trackers = _split(args.tracker)
-    valid_trackers = tracker_names()
-    for name in trackers:
-        if name not in valid_trackers:
-            raise UsageError(f"unknown tracker {name!r}; valid: {', '.join(valid_trackers)}")
-        reason = load_tracker(name).unavailable_reason()
-        if reason:
-            raise UsageError(f"tracker {name!r} cannot run here: {reason}")
     presets = _split(args.preset)
+    try:  # the registries' own errors name the valid choices
+        classes = {w: load_workload(w) for w in workloads}
+        for name in trackers:
+            reason = load_tracker(name).unavailable_reason()
+            if reason:
+                raise UsageError(f"tracker {name!r} cannot run here: {reason}")
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
     preset_steps: dict[tuple[str, str], tuple[int, int]] = {}
-    for w in workloads:
-        cls = load_workload(w)
+    for w, cls in classes.items():
         for p in presets:
             if p not in cls.presets:
                 raise UsageError(

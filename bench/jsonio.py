@@ -20,3 +20,14 @@ def write_json_atomic(path: Path, doc: Any, indent: int | None = None) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def read_json_or_none(path: Path) -> Any:
+    """The JSON document in ``path``, or ``None`` when it is missing or unreadable.
+
+    For files a process that may have been killed was supposed to write.
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

@@ -3,7 +3,7 @@
 Per run: spawn the worker (its own session, so the whole process group can be killed), spawn
 the sampler process watching the worker's PID, wait for the sampler's ``ready``, send the
 worker ``go``, wait for the worker with a timeout (``wait4``, which also yields the kernel's
-exact CPU and peak-RSS figures for the worker and every descendant it reaped), wait for the
+exact CPU figure for the worker and every descendant it reaped), wait for the
 sampler to follow any orphans to their end, then append ONE record to ``runs.jsonl``.
 
 The ``teardown`` phase (from ``finish()`` returning to the worker's exit, where atexit hooks
@@ -30,11 +30,11 @@ import numpy as np
 import psutil
 
 from bench import SCHEMA_VERSION
-from bench.jsonio import write_json_atomic
+from bench.jsonio import read_json_or_none, write_json_atomic
 from bench.matrix import MatrixSpec, RunSpec
 from bench.results import ResultsError, append_record, latest_records, read_meta, write_meta
 from bench.samplers.base import EnergySource
-from bench.samplers.series import value_between, window_energy
+from bench.samplers.series import Series, value_between, window_energy
 from bench.trackers import TELEMETRY_OFF_ENV, load_tracker
 from bench.worker import PHASES, PROGRESS_FILE
 
@@ -119,17 +119,12 @@ def _utc_now() -> str:
 # --------------------------------------------------------------------------- processes
 
 
-def _kill_tree(pid: int, extra_pids: list[int] = ()) -> list[int]:
-    """SIGKILL ``pid``'s process group, its descendants (even in other sessions) and extras."""
+def _kill_tree(pid: int) -> list[int]:
+    """SIGKILL ``pid``'s process group and its descendants (even those in other sessions)."""
     procs: list[psutil.Process] = []
-    try:
+    with suppress(psutil.Error):
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        pass
-    for extra in extra_pids:
-        with suppress(psutil.Error):
-            procs.append(psutil.Process(extra))
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
     killed = []
@@ -140,6 +135,18 @@ def _kill_tree(pid: int, extra_pids: list[int] = ()) -> list[int]:
         except psutil.Error:
             pass
     return killed
+
+
+def _reap(proc: subprocess.Popen, block: bool) -> tuple[int, Any] | None:
+    """``wait4`` for ``proc``: its exit code and the kernel's rusage (``None`` if still running).
+
+    The rusage covers the process and every descendant it reaped.
+    """
+    pid, wstatus, rusage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
+    if not pid:
+        return None
+    proc.returncode = os.waitstatus_to_exitcode(wstatus)  # so Popen never waits on it again
+    return proc.returncode, rusage
 
 
 def _wait_ready(proc: subprocess.Popen, timeout_s: float) -> bool:
@@ -251,16 +258,14 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
             worker.stdin.write(b"go\n")
             worker.stdin.close()
             while True:
-                pid, wstatus, rusage = os.wait4(worker.pid, os.WNOHANG)
-                if pid:
+                reaped = _reap(worker, block=False)
+                if reaped:
                     exit_t = time.monotonic()
-                    exit_code = os.waitstatus_to_exitcode(wstatus)
-                    worker.returncode = exit_code
+                    exit_code, rusage = reaped
                     break
                 if time.monotonic() - t_start > opts.timeout_s:
                     killed = _kill_tree(worker.pid)
-                    _, wstatus, rusage = os.wait4(worker.pid, 0)
-                    exit_code = worker.returncode = os.waitstatus_to_exitcode(wstatus)
+                    exit_code, rusage = _reap(worker, block=True)
                     status = "timeout"
                     error = f"run exceeded the {opts.timeout_s:g} s timeout; process tree killed"
                     break
@@ -273,8 +278,7 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
         finally:
             if worker.returncode is None:
                 killed += _kill_tree(worker.pid)
-                _, wstatus, rusage = os.wait4(worker.pid, 0)
-                exit_code = worker.returncode = os.waitstatus_to_exitcode(wstatus)
+                exit_code, rusage = _reap(worker, block=True)
             # From here on the run is recorded whatever happens: Ctrl-C is held back until
             # run_matrix has appended the record; a pending one cuts the orphan wait short.
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -294,10 +298,10 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
                 sampler.stdout.close()
     wall_s = time.monotonic() - t_start
 
-    samples = _load_json(samples_path)
-    if samples and samples.get("alive_pids_at_stop"):
-        killed += _kill_tree(samples["alive_pids_at_stop"][0], samples["alive_pids_at_stop"][1:])
-    result = _load_json(result_path) or {}
+    samples = read_json_or_none(samples_path)
+    for pid in (samples or {}).get("alive_pids_at_stop", []):
+        killed += _kill_tree(pid)  # orphans still running after the grace period
+    result = read_json_or_none(result_path) or {}
     if "phase_reached" not in result:  # killed before writing its result
         started = _tail(run_dir / PROGRESS_FILE).split()
         result["phase_reached"] = started[-1] if started else None
@@ -336,27 +340,7 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
     )
 
 
-def _load_json(path: Path) -> dict[str, Any] | None:
-    import json
-
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 # --------------------------------------------------------------------------- the record
-
-
-def _samples_list(samples: dict[str, Any] | None) -> list[tuple[float, dict[str, float]]]:
-    if not samples:
-        return []
-    times = samples["t"]
-    columns = samples["channels"]
-    return [
-        (t, {k: col[i] for k, col in columns.items() if col[i] is not None})
-        for i, t in enumerate(times)
-    ]
 
 
 def step_summary(durations_s: list[float]) -> dict[str, Any]:
@@ -400,8 +384,9 @@ def build_record(
     run_dir: Path,
 ) -> dict[str, Any]:
     """Assemble the record for one run from the worker's result and the sampler's data."""
-    series = _samples_list(samples)
-    sources = [EnergySource(**s) for s in (samples or {}).get("sources", [])]
+    sampled = samples or {}
+    series = Series(sampled.get("t", []), sampled.get("channels", {}))
+    sources = [EnergySource(**s) for s in sampled.get("sources", [])]
     reason = _no_energy_reason(samples) if not sources else None
     phases: dict[str, Any] = {}
     for phase in (*PHASES, "teardown"):
@@ -419,11 +404,12 @@ def build_record(
             "energy_by_domain_j": energy.by_domain_j,
         }
     worker_cpu = rusage.ru_utime + rusage.ru_stime if rusage is not None else None
-    orphan_cpu = (samples or {}).get("orphan_cpu_s")
+    orphan_cpu = sampled.get("orphan_cpu_s")
     cpu_total = worker_cpu + (orphan_cpu or 0.0) if worker_cpu is not None else None
-    write_ts = [v for _, r in series for k, v in r.items() if k == "proc.write_bytes"]
-    processes = ((samples or {}).get("describe", {}).get("proctree", {}) or {}).get("processes")
-    times = (samples or {}).get("t") or []
+    write_bytes = series.last("proc.write_bytes")
+    described = sampled.get("describe") or {}
+    processes = (described.get("proctree") or {}).get("processes")
+    times = series.t
     tracker = result.get("tracker") or {"name": spec.tracker, "version": None, "settings": None}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -442,27 +428,25 @@ def build_record(
             "+ sampled CPU of descendants it never reaped",
             "worker_cpu_s": worker_cpu,
             "orphan_cpu_s": orphan_cpu,
-            "rss_peak_bytes": (samples or {}).get("rss_peak_bytes"),
+            "rss_peak_bytes": sampled.get("rss_peak_bytes"),
             "rss_peak_method": "peak of the summed RSS of the live process tree, sampled",
             # sampled: wait4's ru_maxrss would carry the runner's own peak across fork/exec
-            "worker_rss_peak_bytes": (samples or {}).get("root_rss_peak_bytes"),
-            "write_bytes": int(write_ts[-1]) if write_ts else None,
+            "worker_rss_peak_bytes": sampled.get("root_rss_peak_bytes"),
+            "write_bytes": int(write_bytes) if write_bytes is not None else None,
             "exit_code": exit_code,
             "processes": processes,
             "killed_pids": killed,
         },
         "sampler": {
-            "interval_s": (samples or {}).get("interval_s"),
+            "interval_s": sampled.get("interval_s"),
             "sample_count": len(times),
             "achieved_interval_s": float(np.median(np.diff(times))) if len(times) > 2 else None,
-            "cpu_s": (samples or {}).get("sampler_cpu_s"),
-            "loop_cpu_s": (samples or {}).get("sampler_loop_cpu_s"),
+            "cpu_s": sampled.get("sampler_cpu_s"),
+            "loop_cpu_s": sampled.get("sampler_loop_cpu_s"),
             "sources": [s.to_dict() for s in sources],
-            "unavailable": (samples or {}).get("unavailable"),
-            "errors": (samples or {}).get("errors"),
-            "devices": {
-                k: v for k, v in ((samples or {}).get("describe") or {}).items() if k != "proctree"
-            },
+            "unavailable": sampled.get("unavailable"),
+            "errors": sampled.get("errors"),
+            "devices": {k: v for k, v in described.items() if k != "proctree"},
         },
         "tracker": tracker,
         "workload": {

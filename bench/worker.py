@@ -102,8 +102,7 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     end("warmup")
 
     durations: list[float] = []
-    synchronise()
-    begin("measure")
+    begin("measure")  # the device is idle: warm-up ended with a synchronise
     last = loop(warm, int(spec["steps"]), durations)
     synchronise()
     end("measure")

@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 
 from bench.samplers.base import EnergySource
-from bench.samplers.series import cumulative_between, integrate_between, window_energy
+from bench.samplers.series import (
+    Series,
+    cumulative_between,
+    integrate_between,
+    window_energy,
+)
 from tests.conftest import DATA
 
 
@@ -43,7 +48,7 @@ def test_window_energy_power_path_matches_hand_trapezoid_on_real_trace():
     samples = [(float(ti), {"gpu0.power_w": float(pi)}) for ti, pi in zip(t, p, strict=True)]
     src = [EnergySource("gpu0", "gpu0.power_w", "power_w", "nvml-power-polling")]
     i0, i1 = 100, 900
-    energy = window_energy(samples, src, float(t[i0]), float(t[i1]))
+    energy = window_energy(Series.from_readings(samples), src, float(t[i0]), float(t[i1]))
     expected = float(np.sum((p[i0 + 1 : i1 + 1] + p[i0:i1]) / 2 * np.diff(t[i0 : i1 + 1])))
     assert energy.energy_j == pytest.approx(expected, rel=1e-9)
     assert energy.method == "nvml-power-polling"
@@ -59,13 +64,15 @@ def test_window_energy_sums_domains_and_names_methods():
         EnergySource("gpu0", "a.energy_j", "cumulative_j", "nvml-energy-counter"),
         EnergySource("package-0", "b.power_w", "power_w", "rapl"),
     ]
-    energy = window_energy(samples, sources, 1.0, 3.0)
+    energy = window_energy(Series.from_readings(samples), sources, 1.0, 3.0)
     assert energy.energy_j == pytest.approx(20.0 + 20.0)
     assert energy.method == "nvml-energy-counter+rapl"
 
 
 def test_no_sources_gives_null_with_the_reason():
-    energy = window_energy([(0.0, {}), (1.0, {})], [], 0.0, 1.0, "nvml: no driver")
+    energy = window_energy(
+        Series.from_readings([(0.0, {}), (1.0, {})]), [], 0.0, 1.0, "nvml: no driver"
+    )
     assert energy.energy_j is None and energy.reason == "nvml: no driver"
 
 
@@ -79,6 +86,6 @@ def test_domain_not_covering_window_gives_null_not_partial_sum():
         EnergySource("gpu0", "a.energy_j", "cumulative_j", "nvml-energy-counter"),
         EnergySource("gpu1", "b.energy_j", "cumulative_j", "nvml-energy-counter"),
     ]
-    energy = window_energy(samples, sources, 0.5, 1.5)
+    energy = window_energy(Series.from_readings(samples), sources, 0.5, 1.5)
     assert energy.energy_j is None
     assert "gpu1" in energy.reason

@@ -34,7 +34,6 @@ class _Tracked:
     alive: bool = True
     orphan: bool = False
     first_seen_t: float = field(default_factory=time.monotonic)
-    last_seen_t: float = field(default_factory=time.monotonic)
 
 
 class ProcessTreeSampler(Sampler):
@@ -63,37 +62,36 @@ class ProcessTreeSampler(Sampler):
             root.cpu_times()
         except psutil.Error as exc:
             raise SamplerUnavailable(f"cannot observe process {self.root_pid}: {exc}") from exc
-        self._track(root)
+        self._root = self._track(root)
+        if self._root is None:
+            raise SamplerUnavailable(f"process {self.root_pid} exited before sampling began")
 
-    def _track(self, proc: psutil.Process) -> None:
+    def _track(self, proc: psutil.Process) -> _Tracked | None:
         try:
             key = (proc.pid, proc.create_time())
             if key not in self._tracked:
                 self._tracked[key] = _Tracked(proc=proc, name=proc.name(), ppid=proc.ppid())
+            return self._tracked[key]
         except psutil.Error:
-            pass
+            return None
 
     def _tree_pids(self) -> set[int]:
         return {t.proc.pid for t in self._tracked.values() if t.alive}
 
     def _root_alive(self) -> bool:
-        for (pid, _), t in self._tracked.items():
-            if pid == self.root_pid:
-                if not t.alive:
-                    return False
-                try:
-                    return t.proc.status() != psutil.STATUS_ZOMBIE
-                except psutil.Error:
-                    return False
-        return False
+        if not self._root.alive:
+            return False
+        try:
+            return self._root.proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
 
     def read(self) -> dict[str, float]:
         now = time.monotonic()
         root_alive = self._root_alive()
         if root_alive:
             try:
-                root = psutil.Process(self.root_pid)
-                for child in root.children(recursive=True):
+                for child in self._root.proc.children(recursive=True):
                     self._track(child)
             except psutil.Error:
                 root_alive = False
@@ -125,7 +123,6 @@ class ProcessTreeSampler(Sampler):
                 continue
             t.cpu_s = ct.user + ct.system + ct.children_user + ct.children_system
             t.write_bytes = max(t.write_bytes, wb)
-            t.last_seen_t = now
             if t.ppid not in tree_pids and t.proc.pid != self.root_pid:
                 t.orphan = True
             live_cpu += t.cpu_s

@@ -6,7 +6,7 @@ so the worker's phase marks and the sampler's readings can be compared directly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,18 +56,40 @@ def integrate_between(ts: Sequence[float], values: Sequence[float], t0: float, t
     return float(np.sum((vals[1:] + vals[:-1]) * 0.5 * np.diff(grid)))
 
 
-def channel(samples: Sequence[tuple[float, dict[str, float]]], name: str) -> tuple[list, list]:
-    """Extract one channel from ``(t, reading)`` samples, skipping readings that lack it."""
-    ts, vs = [], []
-    for t, reading in samples:
-        if name in reading and reading[name] is not None:
-            ts.append(t)
-            vs.append(reading[name])
-    return ts, vs
+@dataclass(frozen=True)
+class Series:
+    """Readings in the columnar form the sampler process writes.
+
+    ``t`` holds the reading times; ``channels`` one column per channel, aligned with ``t``,
+    with ``None`` where a reading lacked the channel (e.g. after a sampler failed).
+    """
+
+    t: Sequence[float]
+    channels: Mapping[str, Sequence[float | None]]
+
+    @classmethod
+    def from_readings(cls, readings: Sequence[tuple[float, dict[str, float]]]) -> Series:
+        """Build from ``(t, reading)`` pairs."""
+        names = sorted({name for _, reading in readings for name in reading})
+        return cls(
+            t=[t for t, _ in readings],
+            channels={n: [reading.get(n) for _, reading in readings] for n in names},
+        )
+
+    def channel(self, name: str) -> tuple[list[float], list[float]]:
+        """Times and values of one channel, skipping readings that lack it."""
+        column = self.channels.get(name, ())
+        pairs = [(t, v) for t, v in zip(self.t, column, strict=True) if v is not None]
+        return [t for t, _ in pairs], [v for _, v in pairs]
+
+    def last(self, name: str) -> float | None:
+        """The latest value of channel ``name``, or ``None`` if it was never read."""
+        _, values = self.channel(name)
+        return values[-1] if values else None
 
 
 def window_energy(
-    samples: Sequence[tuple[float, dict[str, float]]],
+    series: Series,
     sources: Sequence[EnergySource],
     t0: float,
     t1: float,
@@ -83,7 +105,7 @@ def window_energy(
     by_domain: dict[str, float] = {}
     methods: list[str] = []
     for src in sources:
-        ts, vs = channel(samples, src.channel)
+        ts, vs = series.channel(src.channel)
         try:
             if src.kind == "cumulative_j":
                 by_domain[src.domain] = cumulative_between(ts, vs, t0, t1)
@@ -102,11 +124,9 @@ def window_energy(
     return WindowEnergy(float(sum(by_domain.values())), "+".join(methods), None, by_domain)
 
 
-def value_between(
-    samples: Sequence[tuple[float, dict[str, float]]], name: str, t0: float, t1: float
-) -> float | None:
+def value_between(series: Series, name: str, t0: float, t1: float) -> float | None:
     """Increase of cumulative channel ``name`` over ``[t0, t1]``, or ``None`` if not covered."""
-    ts, vs = channel(samples, name)
+    ts, vs = series.channel(name)
     try:
         return cumulative_between(ts, vs, t0, t1)
     except ValueError:
