@@ -22,6 +22,7 @@ class ConfigSummary:
     other_runs: int
     measure_wall_s_median: float | None
     ratio_to_none: float | None
+    samples_per_s_median: float | None
     cpu_s_median: float | None
     sampler_cpu_s_median: float | None
 
@@ -60,6 +61,9 @@ def summarise(records: list[dict[str, Any]]) -> list[ConfigSummary]:
                 other_runs=len(recs) - len(ok),
                 measure_wall_s_median=own,
                 ratio_to_none=own / base if own is not None and base else None,
+                samples_per_s_median=_median(
+                    [(r.get("throughput") or {}).get("samples_per_s") for r in ok]
+                ),
                 cpu_s_median=_median([r["process"]["cpu_s"] for r in ok]),
                 sampler_cpu_s_median=_median([r["sampler"]["cpu_s"] for r in ok]),
             )

@@ -89,6 +89,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_positive_float, default=900.0, help="seconds per run (default: 900)"
     )
     run.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="bf16 = bf16 autocast + TF32 on CUDA; auto (default) = bf16 for GPU presets "
+        "(full) on CUDA, fp32 otherwise",
+    )
+    run.add_argument(
+        "--compile", action="store_true", help="torch.compile the model (compiles in warm-up)"
+    )
+    run.add_argument(
+        "--dataloader",
+        action="store_true",
+        help="feed batches through a torch DataLoader with worker processes "
+        "(default: all batches placed on the device before timing)",
+    )
+    run.add_argument(
+        "--loader-workers",
+        type=_positive_int,
+        default=2,
+        help="DataLoader worker processes with --dataloader (default: 2)",
+    )
+    run.add_argument(
         "--sample-interval",
         type=_positive_float,
         default=0.05,
@@ -161,7 +183,7 @@ def _torch_cuda() -> str:
 
 
 def _resolve_matrix(args: argparse.Namespace):
-    from bench.matrix import MatrixSpec
+    from bench.matrix import MatrixSpec, PresetDefaults
     from bench.trackers import load_tracker
     from workloads.registry import load_workload
 
@@ -176,21 +198,20 @@ def _resolve_matrix(args: argparse.Namespace):
                 raise UsageError(f"tracker {name!r} cannot run here: {reason}")
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    preset_steps: dict[tuple[str, str], tuple[int, int]] = {}
+    defaults: dict[tuple[str, str], PresetDefaults] = {}
     for w, cls in classes.items():
         for p in presets:
             if p not in cls.presets:
                 raise UsageError(
                     f"unknown preset {p!r} for workload {w!r}; valid: {', '.join(cls.presets)}"
                 )
-            preset_steps[(w, p)] = (cls.presets[p].steps, cls.presets[p].warmup_steps)
-    device = args.device
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif not (device == "cpu" or device == "cuda" or device.startswith("cuda:")):
-        raise UsageError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N")
+            preset = cls.presets[p]
+            defaults[(w, p)] = PresetDefaults(preset.steps, preset.warmup_steps, preset.gpu)
+    device = _resolve_device(args.device)
+    if args.precision == "bf16" and not device.startswith("cuda"):
+        raise UsageError("--precision bf16 (autocast + TF32) is for CUDA; CPU runs are fp32")
+    if args.compile and args.warmup == 0:
+        raise UsageError("--compile compiles during warm-up; it needs --warmup of at least 1")
     matrix = MatrixSpec(
         workloads=workloads,
         presets=presets,
@@ -203,8 +224,68 @@ def _resolve_matrix(args: argparse.Namespace):
         threads=args.threads or _usable_cpus(),
         device=device,
         sample_interval_s=args.sample_interval,
+        precision=args.precision,
+        compile=args.compile,
+        loader_workers=args.loader_workers if args.dataloader else 0,
     )
-    return matrix, preset_steps
+    return matrix, defaults, classes
+
+
+def _resolve_device(requested: str) -> str:
+    if not (requested in ("auto", "cpu", "cuda") or requested.startswith("cuda:")):
+        raise UsageError(f"unknown device {requested!r}; valid: auto, cpu, cuda, cuda:N")
+    if requested == "cpu":
+        return requested
+    import torch
+
+    if torch.cuda.is_available():
+        if requested.startswith("cuda:"):
+            index = requested.partition(":")[2]
+            if not index.isdigit() or int(index) >= torch.cuda.device_count():
+                raise UsageError(
+                    f"no device {requested!r}; this host has cuda:0..cuda:"
+                    f"{torch.cuda.device_count() - 1}"
+                )
+        return "cuda" if requested == "auto" else requested
+    if requested == "auto":
+        return "cpu"
+    raise UsageError(
+        f"device {requested!r} requested but CUDA is not available "
+        f"(torch {torch.__version__}); use --device cpu"
+    )
+
+
+def _warn_gpu_presets_on_cpu(
+    console: Console, runs: list[Any], classes: dict[str, Any], timeout_s: float
+) -> None:
+    """Before a GPU preset runs on a CPU, say how long it should take (an estimate)."""
+    gpu_runs = {
+        (r.workload, r.preset): r
+        for r in runs
+        if r.device == "cpu" and classes[r.workload].presets[r.preset].gpu
+    }
+    if not gpu_runs:
+        return
+    from workloads.throughput import probe_cpu_flops_per_s
+
+    threads = next(iter(gpu_runs.values())).threads
+    rate = probe_cpu_flops_per_s(threads)
+    for (workload, preset), run in sorted(gpu_runs.items()):
+        cls = classes[workload]
+        flops = cls.flops_per_step(cls.presets[preset].params) * (run.steps + run.warmup_steps)
+        seconds = flops / rate
+        console.print(
+            f"[yellow]warning:[/] {workload}/{preset} is meant for a GPU. On this CPU expect "
+            f"at least {seconds / 60:.0f} min per run (an estimate: {flops / 1e12:.1f} TFLOP of "
+            f"model FLOPs at {rate / 1e9:.0f} GFLOP/s, measured by a short matrix-product "
+            f"probe with {threads} threads; the other work of a step comes on top)."
+        )
+        if seconds > timeout_s:
+            console.print(
+                f"[yellow]warning:[/] that is longer than the per-run timeout "
+                f"(--timeout {timeout_s:.0f} s): these runs will end as 'timeout'. Lower "
+                "--steps or raise --timeout."
+            )
 
 
 def _usable_cpus() -> int:
@@ -221,8 +302,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from bench.results import ResultsError, latest_records
     from bench.runner import Interrupted, RunnerOptions, prepare_directory, run_matrix
 
-    matrix, preset_steps = _resolve_matrix(args)
-    runs = expand(matrix, preset_steps)
+    matrix, defaults, classes = _resolve_matrix(args)
+    runs = expand(matrix, defaults)
     command = shlex.join(["trackerbench", *args.argv])
     try:
         done = prepare_directory(args.out, matrix, environment.collect, command)
@@ -233,6 +314,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         f"{len(runs)} runs in {matrix.reps} randomised blocks; {len(runs) - len(todo)} already "
         f"done in {args.out}, {len(todo)} to run."
     )
+    _warn_gpu_presets_on_cpu(console, todo, classes, args.timeout)
     opts = RunnerOptions(
         out_dir=args.out, timeout_s=args.timeout, sample_interval_s=args.sample_interval
     )
@@ -274,7 +356,7 @@ def _print_summary(console: Console, rows: list[Any]) -> None:
     table = Table(title="Medians of ok runs (ratio: measure window / none's)")
     for col in ("workload", "preset", "tracker"):
         table.add_column(col, no_wrap=True)
-    for col in ("ok", "not ok", "measure s", "ratio", "cpu s", "sampler cpu s"):
+    for col in ("ok", "not ok", "measure s", "ratio", "samples/s", "cpu s", "sampler cpu s"):
         table.add_column(col, justify="right", no_wrap=True)
 
     def fmt(value: float | None, spec: str) -> str:
@@ -289,6 +371,7 @@ def _print_summary(console: Console, rows: list[Any]) -> None:
             str(r.other_runs),
             fmt(r.measure_wall_s_median, ".3f"),
             fmt(r.ratio_to_none, ".3f"),
+            fmt(r.samples_per_s_median, ".1f"),
             fmt(r.cpu_s_median, ".2f"),
             fmt(r.sampler_cpu_s_median, ".3f"),
         )

@@ -12,7 +12,22 @@ import itertools
 import json
 import random
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class PresetDefaults(NamedTuple):
+    """What the matrix needs from a workload's preset."""
+
+    steps: int
+    warmup_steps: int
+    gpu: bool = False  # meant for a GPU: bf16 autocast + TF32 by default there
+
+
+def resolve_precision(requested: str, device: str, gpu_preset: bool) -> str:
+    """``auto`` is bf16 (autocast, TF32) for GPU presets on CUDA and fp32 everywhere else."""
+    if requested != "auto":
+        return requested
+    return "bf16" if gpu_preset and device.startswith("cuda") else "fp32"
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,9 @@ class MatrixSpec:
     threads: int
     device: str
     sample_interval_s: float
+    precision: str = "auto"
+    compile: bool = False
+    loader_workers: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -60,6 +78,9 @@ class RunSpec:
     log_every: int
     threads: int
     device: str
+    precision: str = "fp32"
+    compile: bool = False
+    loader_workers: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,11 +91,12 @@ def run_id(workload: str, preset: str, tracker: str, rep: int) -> str:
     return f"{workload}.{preset}.{tracker}.r{rep}"
 
 
-def expand(spec: MatrixSpec, preset_steps: dict[tuple[str, str], tuple[int, int]]) -> list[RunSpec]:
+def expand(spec: MatrixSpec, presets: dict[tuple[str, str], PresetDefaults]) -> list[RunSpec]:
     """All runs of ``spec`` in execution order (block by block, shuffled inside each block).
 
-    ``preset_steps`` maps ``(workload, preset)`` to the preset's ``(steps, warmup_steps)``,
-    used where the spec does not override them.
+    ``presets`` maps ``(workload, preset)`` to the preset's defaults: its step counts, used
+    where the spec does not override them, and whether it is a GPU preset (for ``auto``
+    precision).
     """
     configs = list(itertools.product(spec.workloads, spec.presets, spec.trackers))
     runs: list[RunSpec] = []
@@ -82,7 +104,7 @@ def expand(spec: MatrixSpec, preset_steps: dict[tuple[str, str], tuple[int, int]
         order = list(configs)
         random.Random(f"trackerbench:{spec.seed}:{rep}").shuffle(order)
         for position, (workload, preset, tracker) in enumerate(order):
-            steps, warmup = preset_steps[(workload, preset)]
+            defaults = presets[(workload, preset)]
             runs.append(
                 RunSpec(
                     run_id=run_id(workload, preset, tracker, rep),
@@ -93,11 +115,18 @@ def expand(spec: MatrixSpec, preset_steps: dict[tuple[str, str], tuple[int, int]
                     block=rep,
                     position=position,
                     seed=spec.seed,
-                    steps=spec.steps if spec.steps is not None else steps,
-                    warmup_steps=spec.warmup_steps if spec.warmup_steps is not None else warmup,
+                    steps=spec.steps if spec.steps is not None else defaults.steps,
+                    warmup_steps=(
+                        spec.warmup_steps
+                        if spec.warmup_steps is not None
+                        else defaults.warmup_steps
+                    ),
                     log_every=spec.log_every,
                     threads=spec.threads,
                     device=spec.device,
+                    precision=resolve_precision(spec.precision, spec.device, defaults.gpu),
+                    compile=spec.compile,
+                    loader_workers=spec.loader_workers,
                 )
             )
     return runs

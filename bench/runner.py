@@ -37,6 +37,7 @@ from bench.samplers.base import EnergySource
 from bench.samplers.series import Series, value_between, window_energy
 from bench.trackers import TELEMETRY_OFF_ENV, load_tracker
 from bench.worker import PHASES, PROGRESS_FILE
+from workloads.throughput import summarise_throughput
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -449,6 +450,13 @@ def build_record(
             "devices": {k: v for k, v in described.items() if k != "proctree"},
         },
         "tracker": tracker,
+        "throughput": summarise_throughput(
+            result.get("workload"),
+            spec.steps,
+            phases.get("measure", {}).get("wall_s"),
+            (result.get("torch") or {}).get("device_name"),
+            spec.precision,
+        ),
         "workload": {
             "config": result.get("workload"),
             "torch": result.get("torch"),

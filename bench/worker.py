@@ -48,7 +48,7 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     import torch
 
     from bench.trackers import load_tracker
-    from workloads.base import materialise
+    from workloads.base import Options, materialise
     from workloads.registry import load_workload
 
     torch.set_num_threads(int(spec["threads"]))
@@ -71,10 +71,17 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
             torch.cuda.synchronize(device)
 
     workload = load_workload(spec["workload"])()
-    workload.build(spec["preset"], device, int(spec["seed"]))
+    options = Options(
+        precision=spec.get("precision", "fp32"),
+        compile=bool(spec.get("compile", False)),
+        loader_workers=int(spec.get("loader_workers", 0)),
+    )
+    workload.build(spec["preset"], device, int(spec["seed"]), options)
     synchronise()
     result["workload"] = workload.config()
     end("setup")
+    samples_per_step = result["workload"]["samples_per_step"]
+    tokens_per_step = result["workload"]["tokens_per_step"]
 
     log_every = int(spec["log_every"])
     config = {"workload": spec["workload"], "preset": spec["preset"], **result["workload"]}
@@ -84,12 +91,25 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     end("init")
 
     def loop(first: int, count: int, durations: list[float] | None) -> dict[str, float]:
+        """Steps ``first..first+count-1``; every ``log_every``-th step is logged.
+
+        A logged step also carries the throughput since the previous logged step (timed
+        after materialising, which synchronises with the device), as a training script would.
+        """
         last: dict[str, float] = {}
+        previous: tuple[int, float] | None = None
         for i in range(first, first + count):
             t0 = time.perf_counter()
             metrics = workload.step(i)
             if i % log_every == 0:
                 last = materialise(metrics)
+                now = time.perf_counter()
+                if previous is not None:
+                    elapsed = now - previous[1]
+                    last["samples_per_s"] = (i - previous[0]) * samples_per_step / elapsed
+                    if tokens_per_step:
+                        last["tokens_per_s"] = (i - previous[0]) * tokens_per_step / elapsed
+                previous = (i, now)
                 tracker.log(i, last)
             if durations is not None:
                 durations.append(time.perf_counter() - t0)
@@ -106,6 +126,7 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     last = loop(warm, int(spec["steps"]), durations)
     synchronise()
     end("measure")
+    workload.close()  # DataLoader workers stop here, outside every timed phase
 
     begin("finish")
     tracker.finish()
@@ -118,6 +139,7 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
             "version": torch.__version__,
             "threads": torch.get_num_threads(),
             "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         },
         phase_reached="done",
     )

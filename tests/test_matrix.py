@@ -1,6 +1,6 @@
 from collections import Counter
 
-from bench.matrix import MatrixSpec, expand
+from bench.matrix import MatrixSpec, PresetDefaults, expand
 
 
 def _spec(**kw):
@@ -21,7 +21,7 @@ def _spec(**kw):
     return MatrixSpec(**base)
 
 
-STEPS = {("mlp", "tiny"): (100, 10)}
+STEPS = {("mlp", "tiny"): PresetDefaults(100, 10)}
 
 
 def test_every_block_runs_every_configuration_exactly_once():
@@ -54,3 +54,28 @@ def test_fingerprint_changes_with_any_axis():
     assert _spec().fingerprint() == _spec().fingerprint()
     assert _spec().fingerprint() != _spec(reps=4).fingerprint()
     assert _spec().fingerprint() != _spec(trackers=("none", "a")).fingerprint()
+
+
+def test_precision_auto_is_bf16_only_for_gpu_presets_on_cuda():
+    presets = {
+        ("gpt", "tiny"): PresetDefaults(10, 1),
+        ("gpt", "full"): PresetDefaults(10, 1, gpu=True),
+    }
+
+    def precisions(**kw):
+        spec = _spec(workloads=("gpt",), presets=("tiny", "full"), trackers=("none",), **kw)
+        return {r.preset: r.precision for r in expand(spec, presets)}
+
+    assert precisions(device="cpu") == {"tiny": "fp32", "full": "fp32"}
+    assert precisions(device="cuda:1") == {"tiny": "fp32", "full": "bf16"}
+    assert precisions(device="cuda", precision="fp32") == {"tiny": "fp32", "full": "fp32"}
+
+
+def test_several_workloads_share_each_block():
+    presets = {(w, "tiny"): PresetDefaults(10, 1) for w in ("mlp", "gpt", "resnet")}
+    spec = _spec(workloads=("mlp", "gpt", "resnet"), trackers=("none", "a"), reps=2)
+    runs = expand(spec, presets)
+    for block in (0, 1):
+        assert Counter(r.workload for r in runs if r.block == block) == Counter(
+            {"mlp": 2, "gpt": 2, "resnet": 2}
+        )

@@ -1,4 +1,4 @@
-"""Test-only tracker adapters, registered through the real entry-point group.
+"""Test-only tracker adapters (and one workload), registered through the real entry-point group.
 
 They are found only when ``tests/plugins`` is on ``sys.path`` / ``PYTHONPATH`` (the runner
 tests put it there); the CLI never sees them otherwise.
@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from bench.trackers.none import NoneTracker
+from workloads.mlp import MlpWorkload
 
 
 class _Quiet(NoneTracker):
@@ -57,3 +58,21 @@ class OrphanTracker(_Quiet):
             "while time.process_time() - t < 1.5: pass\n"
         )
         subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+
+
+class OomWorkload(MlpWorkload):
+    """``mlp`` whose model does not fit: building it raises torch's out-of-memory error.
+
+    The error is the one CUDA raises (``torch.OutOfMemoryError``), so the test runs on a CPU.
+    """
+
+    name = "test-oom"
+    presets = {"full": MlpWorkload.presets["tiny"], "tiny": MlpWorkload.presets["tiny"]}
+
+    def make_model(self, params: dict[str, Any]) -> Any:
+        import torch
+
+        raise torch.OutOfMemoryError(
+            "CUDA out of memory. Tried to allocate 96.00 GiB. GPU 0 has a total capacity of "
+            "79.19 GiB of which 12.00 MiB is free."
+        )
