@@ -127,6 +127,7 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
 
     facts = environment.collect()
     facts["torch_cuda"] = _torch_cuda()
+    facts["workloads"] = _workload_presets()
     if args.json:
         print(json.dumps(facts, indent=2, sort_keys=True))
         return 0
@@ -165,7 +166,42 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
             info.get("reason") or "",
         )
     console.print(trackers)
+    workloads = Table(title="Workloads")
+    for col in ("workload", "preset", "steps", "warm-up", "meant for", "note"):
+        workloads.add_column(col)
+    for name, presets in facts["workloads"].items():
+        if "error" in presets:
+            workloads.add_row(name, "-", "-", "-", "-", f"[red]cannot load:[/] {presets['error']}")
+            continue
+        for preset, info in presets.items():
+            workloads.add_row(
+                name,
+                preset,
+                str(info["steps"]),
+                str(info["warmup_steps"]),
+                "GPU" if info["gpu"] else "CPU or GPU",
+                info["note"],
+            )
+    console.print(workloads)
     return 0
+
+
+def _workload_presets() -> dict[str, Any]:
+    """Every registered workload's presets (or the error that stops it from loading)."""
+    from workloads.registry import load_workload, workload_names
+
+    out: dict[str, Any] = {}
+    for name in workload_names():
+        try:
+            presets = load_workload(name).presets
+        except Exception as exc:  # a broken third-party plugin must not hide the others
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+        out[name] = {
+            preset: {"steps": p.steps, "warmup_steps": p.warmup_steps, "gpu": p.gpu, "note": p.note}
+            for preset, p in presets.items()
+        }
+    return out
 
 
 def _torch_cuda() -> str:

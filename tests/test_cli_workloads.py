@@ -122,3 +122,12 @@ def test_gpu_preset_on_a_cpu_warns_with_an_estimate_and_the_timeout():
     assert "gpt/full" in text and "mlp/full" in text and "tiny" not in text
     assert "estimate" in text and "GFLOP/s" in text
     assert "--timeout 900" in text  # hours of CPU time cannot fit in 900 s
+
+
+def test_env_lists_every_workload_with_its_presets(capsys):
+    assert main(["env", "--json"]) == 0
+    workloads = json.loads(capsys.readouterr().out)["workloads"]
+    assert {"gpt", "mlp", "resnet"} <= set(workloads)
+    assert workloads["gpt"]["full"]["gpu"] is True and workloads["gpt"]["tiny"]["gpu"] is False
+    assert workloads["resnet"]["small"]["steps"] == load_workload("resnet").presets["small"].steps
+    assert "ResNet-50" in workloads["resnet"]["full"]["note"]

@@ -166,12 +166,12 @@ class ResnetWorkload(Workload):
     ) -> list[tuple[torch.Tensor, ...]]:
         size, classes = params["image_size"], params["classes"]
         templates = torch.rand(classes, 3, 8, 8, generator=generator)
-        templates = nn.functional.interpolate(templates, size=(size, size), mode="bilinear")
         out = []
         for _ in range(params["batches"]):
             y = torch.randint(classes, (params["batch_size"],), generator=generator)
+            pattern = nn.functional.interpolate(templates[y], size=(size, size), mode="bilinear")
             noise = torch.rand(params["batch_size"], 3, size, size, generator=generator)
-            x = (0.3 * templates[y] + 0.7 * noise) * 255
+            x = (0.3 * pattern + 0.7 * noise) * 255
             out.append((x.to(torch.uint8), y))
         return out
 
