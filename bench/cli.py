@@ -17,6 +17,7 @@ from rich.table import Table
 
 EXIT_USAGE = 2
 DEFAULT_TRACKERS = "none,wandb-offline,mlflow-sqlite"
+DEFAULT_LOADER_WORKERS = 2
 
 
 class UsageError(Exception):
@@ -107,8 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--loader-workers",
         type=_positive_int,
-        default=2,
-        help="DataLoader worker processes with --dataloader (default: 2)",
+        help=f"DataLoader worker processes with --dataloader (default: {DEFAULT_LOADER_WORKERS})",
     )
     run.add_argument(
         "--sample-interval",
@@ -226,8 +226,17 @@ def _resolve_matrix(args: argparse.Namespace):
     workloads = _split(args.workload)
     trackers = _split(args.tracker)
     presets = _split(args.preset)
-    try:  # the registries' own errors name the valid choices
-        classes = {w: load_workload(w) for w in workloads}
+    classes = {}
+    for w in workloads:
+        try:
+            classes[w] = load_workload(w)
+        except KeyError as exc:  # the registry's own error names the valid choices
+            raise UsageError(exc.args[0]) from None
+        except Exception as exc:  # a broken third-party plugin
+            raise UsageError(
+                f"workload {w!r} cannot be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
+    try:
         for name in trackers:
             reason = load_tracker(name).unavailable_reason()
             if reason:
@@ -246,8 +255,19 @@ def _resolve_matrix(args: argparse.Namespace):
     device = _resolve_device(args.device)
     if args.precision == "bf16" and not device.startswith("cuda"):
         raise UsageError("--precision bf16 (autocast + TF32) is for CUDA; CPU runs are fp32")
-    if args.compile and args.warmup == 0:
-        raise UsageError("--compile compiles during warm-up; it needs --warmup of at least 1")
+    has_bf16 = True
+    if device.startswith("cuda"):
+        import torch
+
+        from workloads.base import bf16_supported
+
+        has_bf16 = bf16_supported(torch.device(device))
+        if args.precision == "bf16" and not has_bf16:
+            raise UsageError(
+                f"{device} has no bf16 hardware (compute capability 8.0+); use --precision fp32"
+            )
+    if args.loader_workers is not None and not args.dataloader:
+        raise UsageError("--loader-workers applies to --dataloader runs; add --dataloader")
     matrix = MatrixSpec(
         workloads=workloads,
         presets=presets,
@@ -262,7 +282,8 @@ def _resolve_matrix(args: argparse.Namespace):
         sample_interval_s=args.sample_interval,
         precision=args.precision,
         compile=args.compile,
-        loader_workers=args.loader_workers if args.dataloader else 0,
+        loader_workers=(args.loader_workers or DEFAULT_LOADER_WORKERS) if args.dataloader else 0,
+        bf16_supported=has_bf16,
     )
     return matrix, defaults, classes
 
@@ -340,6 +361,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     matrix, defaults, classes = _resolve_matrix(args)
     runs = expand(matrix, defaults)
+    if matrix.compile and any(r.warmup_steps == 0 for r in runs):
+        raise UsageError("--compile compiles during warm-up; it needs at least 1 warm-up step")
     command = shlex.join(["trackerbench", *args.argv])
     try:
         done = prepare_directory(args.out, matrix, environment.collect, command)

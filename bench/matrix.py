@@ -23,11 +23,20 @@ class PresetDefaults(NamedTuple):
     gpu: bool = False  # meant for a GPU: bf16 autocast + TF32 by default there
 
 
-def resolve_precision(requested: str, device: str, gpu_preset: bool) -> str:
-    """``auto`` is bf16 (autocast, TF32) for GPU presets on CUDA and fp32 everywhere else."""
+def resolve_precision(
+    requested: str, device: str, gpu_preset: bool, bf16_supported: bool = True
+) -> str:
+    """``auto`` is bf16 (autocast, TF32) for GPU presets on a CUDA device with bf16 hardware
+    (compute capability 8.0 and newer) and fp32 everywhere else."""
     if requested != "auto":
         return requested
-    return "bf16" if gpu_preset and device.startswith("cuda") else "fp32"
+    return "bf16" if gpu_preset and device.startswith("cuda") and bf16_supported else "fp32"
+
+
+# Fields added to the matrix after result directories already existed, with the value they
+# implicitly had before: at that value they stay out of the fingerprint, so an older directory
+# of the same comparison still resumes.
+LATER_FIELDS = {"precision": "auto", "compile": False, "loader_workers": 0, "bf16_supported": True}
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class MatrixSpec:
     precision: str = "auto"
     compile: bool = False
     loader_workers: int = 0
+    bf16_supported: bool = True  # the CUDA device has bf16 hardware (for ``auto`` precision)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -57,7 +67,8 @@ class MatrixSpec:
 
     def fingerprint(self) -> str:
         """Stable hash of the spec: a result directory holds runs of one spec only."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        d = {k: v for k, v in self.to_dict().items() if LATER_FIELDS.get(k, object()) != v}
+        blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -124,7 +135,9 @@ def expand(spec: MatrixSpec, presets: dict[tuple[str, str], PresetDefaults]) -> 
                     log_every=spec.log_every,
                     threads=spec.threads,
                     device=spec.device,
-                    precision=resolve_precision(spec.precision, spec.device, defaults.gpu),
+                    precision=resolve_precision(
+                        spec.precision, spec.device, defaults.gpu, spec.bf16_supported
+                    ),
                     compile=spec.compile,
                     loader_workers=spec.loader_workers,
                 )

@@ -31,7 +31,7 @@ import psutil
 
 from bench import SCHEMA_VERSION
 from bench.jsonio import read_json_or_none, write_json_atomic
-from bench.matrix import MatrixSpec, RunSpec
+from bench.matrix import LATER_FIELDS, MatrixSpec, RunSpec
 from bench.results import ResultsError, append_record, latest_records, read_meta, write_meta
 from bench.samplers.base import EnergySource
 from bench.samplers.series import Series, value_between, window_energy
@@ -88,9 +88,9 @@ def prepare_directory(
         ours = matrix.to_dict()
         if meta.get("matrix_fingerprint") != matrix.fingerprint():
             diff = [
-                f"{key}: {theirs.get(key)!r} there, {ours[key]!r} now"
+                f"{key}: {theirs.get(key, LATER_FIELDS.get(key))!r} there, {ours[key]!r} now"
                 for key in sorted(ours)
-                if theirs.get(key) != ours[key]
+                if theirs.get(key, LATER_FIELDS.get(key)) != ours[key]
             ]
             raise ResultsError(
                 f"{out_dir} holds runs of a different comparison ({'; '.join(diff) or 'spec'}). "

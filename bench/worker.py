@@ -64,7 +64,14 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     begin("setup")
     device = torch.device(spec["device"])
     if device.type == "cuda":
+        if device.index is None:  # "cuda": the current device, named by its index
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
+    result["torch"] = {
+        "version": torch.__version__,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+    }
 
     def synchronise() -> None:
         if device.type == "cuda":
@@ -132,15 +139,10 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     tracker.finish()
     end("finish")
 
+    result["torch"]["threads"] = torch.get_num_threads()
     result.update(
         step_durations_s=durations,
         last_metrics={k: (v if math.isfinite(v) else None) for k, v in last.items()},
-        torch={
-            "version": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        },
         phase_reached="done",
     )
     progress.close()

@@ -76,7 +76,8 @@ def test_out_of_memory_is_a_failed_run_and_the_matrix_goes_on(tmp_path, test_tra
     [
         (["--device", "cpu", "--precision", "bf16"], "CUDA"),
         (["--device", "tpu"], "valid: auto, cpu, cuda"),
-        (["--compile", "--warmup", "0"], "--warmup"),
+        (["--compile", "--warmup", "0"], "warm-up step"),
+        (["--loader-workers", "3"], "--dataloader"),
         (["--workload", "gpt", "--preset", "huge"], "tiny, small, full"),
         (["--workload", "gpt,mlp", "--preset", "full18"], "for workload 'gpt'"),
         (["--workload", "nope"], "gpt, mlp, resnet"),

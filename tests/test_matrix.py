@@ -1,3 +1,5 @@
+import hashlib
+import json
 from collections import Counter
 
 from bench.matrix import MatrixSpec, PresetDefaults, expand
@@ -69,6 +71,23 @@ def test_precision_auto_is_bf16_only_for_gpu_presets_on_cuda():
     assert precisions(device="cpu") == {"tiny": "fp32", "full": "fp32"}
     assert precisions(device="cuda:1") == {"tiny": "fp32", "full": "bf16"}
     assert precisions(device="cuda", precision="fp32") == {"tiny": "fp32", "full": "fp32"}
+    # a GPU without bf16 hardware (V100, T4) stays in fp32 under auto
+    assert precisions(device="cuda", bf16_supported=False) == {"tiny": "fp32", "full": "fp32"}
+
+
+def test_fields_added_later_keep_older_directories_resumable():
+    spec = _spec()
+    legacy = {
+        k: v
+        for k, v in spec.to_dict().items()
+        if k not in ("precision", "compile", "loader_workers", "bf16_supported")
+    }
+    # the fingerprint formula of result directories written before these fields existed
+    old = hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
+    assert spec.fingerprint() == old
+    assert _spec(compile=True).fingerprint() != old
+    assert _spec(precision="fp32").fingerprint() != old
+    assert _spec(loader_workers=2).fingerprint() != old
 
 
 def test_several_workloads_share_each_block():

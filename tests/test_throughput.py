@@ -24,6 +24,7 @@ def test_throughput_is_steps_times_per_step_counts_over_the_measure_window():
         (None, "fp32", "GPU runs only"),
         ("NVIDIA H200", "fp32", "bf16 only"),
         ("NVIDIA H200 NVL", "bf16", "no peak"),
+        ("NVIDIA H100 80GB HBM3 MIG 3g.40gb", "bf16", "no peak"),
         ("NVIDIA GeForce RTX 4090", "bf16", "no peak"),
     ],
 )

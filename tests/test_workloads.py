@@ -202,10 +202,11 @@ def test_bf16_is_refused_on_a_cpu():
 
 def test_dataloader_mode_gives_the_same_batches_and_its_workers_stop_on_close():
     on_device = _losses(_built("resnet", seed=1), 10)
-    workload = _built("resnet", seed=1, options=Options(loader_workers=2))
     me = psutil.Process()
-    workers = [c for c in me.children() if c.is_running()]
-    assert len(workers) >= 2  # started in build (setup), not on the first step
+    before = {c.pid for c in me.children()}
+    workload = _built("resnet", seed=1, options=Options(loader_workers=2))
+    workers = [c for c in me.children() if c.pid not in before]
+    assert len(workers) == 2  # started in build (setup), not on the first step
     assert _losses(workload, 10) == on_device
     workload.close()
     gone, alive = psutil.wait_procs(workers, timeout=20)

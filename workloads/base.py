@@ -142,6 +142,11 @@ class Workload(ABC):
             raise ValueError(f"unknown precision {options.precision!r}; valid: {PRECISIONS}")
         if options.precision == "bf16" and device.type != "cuda":
             raise ValueError("bf16 autocast is for CUDA devices; CPU runs are fp32")
+        if options.precision == "bf16" and not bf16_supported(device):
+            raise ValueError(
+                f"{torch.cuda.get_device_name(device)} has no bf16 hardware (compute "
+                "capability 8.0 or newer is needed); use --precision fp32"
+            )
         self.options = options
         self.device = device
         self.params = dict(self.presets[preset].params)
@@ -150,12 +155,14 @@ class Workload(ABC):
         if device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = tf32
             torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cudnn.benchmark = True  # autotunes convolutions during warm-up
         torch.manual_seed(seed)
         model = self.make_model(self.params)
         self.channels_last = device.type == "cuda" and self.uses_channels_last()
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
         self.model = model = model.to(device, memory_format=fmt)
         self.optimizer = self.make_optimizer(self.params, model)
+        self.on_device()
         self._compiled = torch.compile(model) if options.compile else model
         batches = self.make_batches(self.params, torch.Generator().manual_seed(seed))
         self._loader_iter = None
@@ -173,6 +180,9 @@ class Workload(ABC):
             self._batches: list[tuple[torch.Tensor, ...]] = []
         else:
             self._batches = [tuple(t.to(device) for t in b) for b in batches]
+
+    def on_device(self) -> None:  # noqa: B027 - an optional hook, empty by default
+        """Create any constant tensors ``forward`` needs on ``self.device`` (once, in build)."""
 
     def uses_channels_last(self) -> bool:
         """Whether the model runs in channels-last memory format on CUDA (convolutions)."""
@@ -232,7 +242,17 @@ class Workload(ABC):
             "autocast_dtype": "bfloat16" if self.options.precision == "bf16" else None,
             "tf32": self.options.precision == "bf16",
             "channels_last": self.channels_last,
+            "cudnn_benchmark": self.device.type == "cuda",
         }
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 natively (CUDA compute capability 8.0 or newer)."""
+    import torch
+
+    if device.type != "cuda":
+        return False
+    return torch.cuda.get_device_capability(device) >= (8, 0)
 
 
 def materialise(metrics: dict[str, Any]) -> dict[str, float]:

@@ -158,6 +158,11 @@ class ResnetWorkload(Workload):
     def uses_channels_last(self) -> bool:
         return True
 
+    def on_device(self) -> None:
+        # built once: a per-step torch.tensor(..., device=cuda) would synchronise every step
+        self.mean = torch.tensor(MEAN, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(STD, device=self.device).view(1, 3, 1, 1)
+
     def make_model(self, params: dict[str, Any]) -> nn.Module:
         return make_resnet(params)
 
@@ -180,9 +185,7 @@ class ResnetWorkload(Workload):
 
     def forward(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
         images, y = batch
-        mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
-        std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
-        x = (images.float() / 255 - mean) / std
+        x = (images.float() / 255 - self.mean) / self.std
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         logits = self.module(x)

@@ -10,14 +10,14 @@ import time
 from typing import Any
 
 PEAK_SOURCE = "NVIDIA datasheet, dense BF16 tensor-core peak (no sparsity)"
-# (substrings that must all be in torch.cuda.get_device_name(), substrings that must not be,
-#  peak dense BF16 FLOP/s)
+# (words that must all be in torch.cuda.get_device_name(), words that must not be,
+#  peak dense BF16 FLOP/s). A MIG slice has a fraction of the chip: no peak on record.
 _BF16_PEAKS: tuple[tuple[tuple[str, ...], tuple[str, ...], float], ...] = (
-    (("H200",), ("NVL",), 989e12),
-    (("H100", "HBM3"), (), 989e12),
-    (("H100", "SXM"), (), 989e12),
-    (("H100", "PCIe"), (), 756e12),
-    (("A100",), (), 312e12),
+    (("H200",), ("NVL", "MIG"), 989e12),
+    (("H100", "HBM3"), ("MIG",), 989e12),
+    (("H100", "SXM5"), ("MIG",), 989e12),
+    (("H100", "PCIe"), ("MIG",), 756e12),
+    (("A100",), ("MIG",), 312e12),
 )
 
 
@@ -27,8 +27,9 @@ def peak_flops_per_s(device_name: str | None, precision: str) -> tuple[float | N
         return None, "no CUDA device: MFU is stated for GPU runs only"
     if precision != "bf16":
         return None, f"peak FLOP/s is tabulated for bf16 only (this run: {precision})"
+    words = set(device_name.replace("-", " ").split())
     for need, avoid, peak in _BF16_PEAKS:
-        if all(s in device_name for s in need) and not any(s in device_name for s in avoid):
+        if words.issuperset(need) and not words.intersection(avoid):
             return peak, PEAK_SOURCE
     return None, f"no peak FLOP/s on record for {device_name!r}"
 
