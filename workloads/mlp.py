@@ -48,7 +48,7 @@ class MlpWorkload(Workload):
                 "batches": 16,
                 "lr": 0.02,
             },
-            note="about a minute on a 2-core CPU",
+            note="30-60 s on a 2-core CPU",
         ),
         "full": Preset(
             steps=2000,
