@@ -188,14 +188,15 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
 
 def _workload_presets() -> dict[str, Any]:
     """Every registered workload's presets (or the error that stops it from loading)."""
+    from bench.plugins import PluginError
     from workloads.registry import load_workload, workload_names
 
     out: dict[str, Any] = {}
     for name in workload_names():
         try:
             presets = load_workload(name).presets
-        except Exception as exc:  # a broken third-party plugin must not hide the others
-            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        except PluginError as exc:  # a broken third-party plugin must not hide the others
+            out[name] = {"error": str(exc)}
             continue
         out[name] = {
             preset: {"steps": p.steps, "warmup_steps": p.warmup_steps, "gpu": p.gpu, "note": p.note}
@@ -219,53 +220,42 @@ def _torch_cuda() -> str:
 
 
 def _resolve_matrix(args: argparse.Namespace):
-    from bench.matrix import MatrixSpec, PresetDefaults
+    """The matrix the flags describe, the presets it uses, and the workload classes."""
+    import torch
+
+    from bench.matrix import MatrixSpec
+    from bench.plugins import PluginError
     from bench.trackers import load_tracker
+    from workloads.base import Preset, bf16_supported, check_precision
     from workloads.registry import load_workload
 
     workloads = _split(args.workload)
     trackers = _split(args.tracker)
     presets = _split(args.preset)
-    classes = {}
-    for w in workloads:
-        try:
-            classes[w] = load_workload(w)
-        except KeyError as exc:  # the registry's own error names the valid choices
-            raise UsageError(exc.args[0]) from None
-        except Exception as exc:  # a broken third-party plugin
-            raise UsageError(
-                f"workload {w!r} cannot be loaded: {type(exc).__name__}: {exc}"
-            ) from exc
-    try:
+    try:  # the registries' own errors name the valid choices, or the broken plugin
+        classes = {w: load_workload(w) for w in workloads}
         for name in trackers:
             reason = load_tracker(name).unavailable_reason()
             if reason:
                 raise UsageError(f"tracker {name!r} cannot run here: {reason}")
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    defaults: dict[tuple[str, str], PresetDefaults] = {}
+    except PluginError as exc:
+        raise UsageError(str(exc)) from exc
+    chosen: dict[tuple[str, str], Preset] = {}
     for w, cls in classes.items():
         for p in presets:
             if p not in cls.presets:
                 raise UsageError(
                     f"unknown preset {p!r} for workload {w!r}; valid: {', '.join(cls.presets)}"
                 )
-            preset = cls.presets[p]
-            defaults[(w, p)] = PresetDefaults(preset.steps, preset.warmup_steps, preset.gpu)
+            chosen[(w, p)] = cls.presets[p]
     device = _resolve_device(args.device)
-    if args.precision == "bf16" and not device.startswith("cuda"):
-        raise UsageError("--precision bf16 (autocast + TF32) is for CUDA; CPU runs are fp32")
-    has_bf16 = True
-    if device.startswith("cuda"):
-        import torch
-
-        from workloads.base import bf16_supported
-
-        has_bf16 = bf16_supported(torch.device(device))
-        if args.precision == "bf16" and not has_bf16:
-            raise UsageError(
-                f"{device} has no bf16 hardware (compute capability 8.0+); use --precision fp32"
-            )
+    if args.precision != "auto":
+        try:
+            check_precision(args.precision, torch.device(device))
+        except ValueError as exc:
+            raise UsageError(f"--precision {args.precision}: {exc}") from None
     if args.loader_workers is not None and not args.dataloader:
         raise UsageError("--loader-workers applies to --dataloader runs; add --dataloader")
     matrix = MatrixSpec(
@@ -283,9 +273,9 @@ def _resolve_matrix(args: argparse.Namespace):
         precision=args.precision,
         compile=args.compile,
         loader_workers=(args.loader_workers or DEFAULT_LOADER_WORKERS) if args.dataloader else 0,
-        bf16_supported=has_bf16,
+        bf16_supported=not device.startswith("cuda") or bf16_supported(torch.device(device)),
     )
-    return matrix, defaults, classes
+    return matrix, chosen, classes
 
 
 def _resolve_device(requested: str) -> str:
@@ -359,8 +349,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from bench.results import ResultsError, latest_records
     from bench.runner import Interrupted, RunnerOptions, prepare_directory, run_matrix
 
-    matrix, defaults, classes = _resolve_matrix(args)
-    runs = expand(matrix, defaults)
+    matrix, presets, classes = _resolve_matrix(args)
+    runs = expand(matrix, presets)
     if matrix.compile and any(r.warmup_steps == 0 for r in runs):
         raise UsageError("--compile compiles during warm-up; it needs at least 1 warm-up step")
     command = shlex.join(["trackerbench", *args.argv])

@@ -14,7 +14,7 @@ from typing import Any
 
 import psutil
 
-from bench.trackers import load_tracker, tracker_names
+from bench.trackers import PluginError, load_tracker, tracker_names
 
 PACKAGES = ("torch", "wandb", "mlflow", "nvidia-ml-py", "psutil", "numpy", "scipy")
 
@@ -75,8 +75,8 @@ def tracker_facts() -> dict[str, Any]:
     for name in tracker_names():
         try:
             cls = load_tracker(name)
-        except Exception as exc:
-            facts[name] = {"usable": False, "reason": f"{type(exc).__name__}: {exc}"}
+        except PluginError as exc:
+            facts[name] = {"usable": False, "reason": str(exc)}
             continue
         reason = cls.unavailable_reason()
         facts[name] = {

@@ -11,16 +11,12 @@ import hashlib
 import itertools
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-
-class PresetDefaults(NamedTuple):
-    """What the matrix needs from a workload's preset."""
-
-    steps: int
-    warmup_steps: int
-    gpu: bool = False  # meant for a GPU: bf16 autocast + TF32 by default there
+if TYPE_CHECKING:
+    from workloads.base import Preset
 
 
 def resolve_precision(
@@ -102,12 +98,11 @@ def run_id(workload: str, preset: str, tracker: str, rep: int) -> str:
     return f"{workload}.{preset}.{tracker}.r{rep}"
 
 
-def expand(spec: MatrixSpec, presets: dict[tuple[str, str], PresetDefaults]) -> list[RunSpec]:
+def expand(spec: MatrixSpec, presets: Mapping[tuple[str, str], Preset]) -> list[RunSpec]:
     """All runs of ``spec`` in execution order (block by block, shuffled inside each block).
 
-    ``presets`` maps ``(workload, preset)`` to the preset's defaults: its step counts, used
-    where the spec does not override them, and whether it is a GPU preset (for ``auto``
-    precision).
+    ``presets`` maps ``(workload, preset)`` to the workload's preset: its step counts are used
+    where the spec does not override them, and ``gpu`` decides ``auto`` precision.
     """
     configs = list(itertools.product(spec.workloads, spec.presets, spec.trackers))
     runs: list[RunSpec] = []

@@ -71,6 +71,7 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
         "version": torch.__version__,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "threads": torch.get_num_threads(),
     }
 
     def synchronise() -> None:
@@ -139,7 +140,6 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     tracker.finish()
     end("finish")
 
-    result["torch"]["threads"] = torch.get_num_threads()
     result.update(
         step_durations_s=durations,
         last_metrics={k: (v if math.isfinite(v) else None) for k, v in last.items()},

@@ -8,8 +8,8 @@ import pytest
 import torch
 from rich.console import Console
 
-from bench.cli import _warn_gpu_presets_on_cpu, main
-from bench.matrix import MatrixSpec, PresetDefaults, expand
+from bench.cli import _resolve_matrix, _warn_gpu_presets_on_cpu, build_parser, main
+from bench.matrix import expand
 from workloads.registry import load_workload
 
 QUICK = ["--preset", "tiny", "--tracker", "none", "--reps", "1", "--steps", "20", "--warmup", "2"]
@@ -97,27 +97,12 @@ def test_cuda_requested_without_cuda_is_a_usage_error(tmp_path, capsys):
 
 
 def test_gpu_preset_on_a_cpu_warns_with_an_estimate_and_the_timeout():
-    spec = MatrixSpec(
-        workloads=("gpt", "mlp"),
-        presets=("tiny", "full"),
-        trackers=("none",),
-        reps=1,
-        seed=0,
-        steps=None,
-        warmup_steps=None,
-        log_every=10,
-        threads=2,
-        device="cpu",
-        sample_interval_s=0.05,
+    args = build_parser().parse_args(
+        ["run", "--workload", "gpt,mlp", "--preset", "tiny,full", "--device", "cpu", "--out", "x"]
     )
-    classes = {w: load_workload(w) for w in spec.workloads}
-    defaults = {
-        (w, p): PresetDefaults(c.presets[p].steps, c.presets[p].warmup_steps, c.presets[p].gpu)
-        for w, c in classes.items()
-        for p in spec.presets
-    }
+    matrix, presets, classes = _resolve_matrix(args)
     console = Console(record=True, width=400)
-    _warn_gpu_presets_on_cpu(console, expand(spec, defaults), classes, timeout_s=900)
+    _warn_gpu_presets_on_cpu(console, expand(matrix, presets), classes, timeout_s=900)
     text = console.export_text()
     assert text.count("is meant for a GPU") == 2  # gpt/full and mlp/full, not the tiny ones
     assert "gpt/full" in text and "mlp/full" in text and "tiny" not in text

@@ -2,7 +2,8 @@ import hashlib
 import json
 from collections import Counter
 
-from bench.matrix import MatrixSpec, PresetDefaults, expand
+from bench.matrix import MatrixSpec, expand
+from workloads.base import Preset
 
 
 def _spec(**kw):
@@ -23,7 +24,7 @@ def _spec(**kw):
     return MatrixSpec(**base)
 
 
-STEPS = {("mlp", "tiny"): PresetDefaults(100, 10)}
+STEPS = {("mlp", "tiny"): Preset(100, 10, {})}
 
 
 def test_every_block_runs_every_configuration_exactly_once():
@@ -60,8 +61,8 @@ def test_fingerprint_changes_with_any_axis():
 
 def test_precision_auto_is_bf16_only_for_gpu_presets_on_cuda():
     presets = {
-        ("gpt", "tiny"): PresetDefaults(10, 1),
-        ("gpt", "full"): PresetDefaults(10, 1, gpu=True),
+        ("gpt", "tiny"): Preset(10, 1, {}),
+        ("gpt", "full"): Preset(10, 1, {}, gpu=True),
     }
 
     def precisions(**kw):
@@ -91,7 +92,7 @@ def test_fields_added_later_keep_older_directories_resumable():
 
 
 def test_several_workloads_share_each_block():
-    presets = {(w, "tiny"): PresetDefaults(10, 1) for w in ("mlp", "gpt", "resnet")}
+    presets = {(w, "tiny"): Preset(10, 1, {}) for w in ("mlp", "gpt", "resnet")}
     spec = _spec(workloads=("mlp", "gpt", "resnet"), trackers=("none", "a"), reps=2)
     runs = expand(spec, presets)
     for block in (0, 1):

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -103,7 +105,10 @@ class Workload(ABC):
 
     @abstractmethod
     def forward(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
-        """Forward pass and loss on a device batch: ``{"loss": ..., other metrics...}``."""
+        """Forward pass and loss on a device batch: ``{"loss": ..., other metrics...}``.
+
+        Calls the model through ``self.module`` (the compiled wrapper under ``--compile``).
+        """
 
     @classmethod
     @abstractmethod
@@ -138,23 +143,22 @@ class Workload(ABC):
         import torch
 
         options = options or Options()
-        if options.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {options.precision!r}; valid: {PRECISIONS}")
-        if options.precision == "bf16" and device.type != "cuda":
-            raise ValueError("bf16 autocast is for CUDA devices; CPU runs are fp32")
-        if options.precision == "bf16" and not bf16_supported(device):
-            raise ValueError(
-                f"{torch.cuda.get_device_name(device)} has no bf16 hardware (compute "
-                "capability 8.0 or newer is needed); use --precision fp32"
-            )
+        check_precision(options.precision, device)
         self.options = options
         self.device = device
         self.params = dict(self.presets[preset].params)
-        self.preset = preset
-        tf32 = options.precision == "bf16"
+        self.max_grad_norm = float(self.params.get("max_grad_norm", float("inf")))
+        bf16 = options.precision == "bf16"  # autocast, with TF32 matmuls and convolutions
+        # resolved once here, not in every step of the measured loop
+        self._autocast: Callable[[], contextlib.AbstractContextManager[Any]] = (
+            partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
+            if bf16
+            else contextlib.nullcontext
+        )
+        self._clip = torch.nn.utils.clip_grad_norm_
         if device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = tf32
-            torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cuda.matmul.allow_tf32 = bf16
+            torch.backends.cudnn.allow_tf32 = bf16
             torch.backends.cudnn.benchmark = True  # autotunes convolutions during warm-up
         torch.manual_seed(seed)
         model = self.make_model(self.params)
@@ -163,7 +167,8 @@ class Workload(ABC):
         self.model = model = model.to(device, memory_format=fmt)
         self.optimizer = self.make_optimizer(self.params, model)
         self.on_device()
-        self._compiled = torch.compile(model) if options.compile else model
+        # what ``forward`` calls: the compiled wrapper under --compile (same parameters)
+        self.module = torch.compile(model) if options.compile else model
         batches = self.make_batches(self.params, torch.Generator().manual_seed(seed))
         self._loader_iter = None
         if options.loader_workers > 0:
@@ -188,13 +193,6 @@ class Workload(ABC):
         """Whether the model runs in channels-last memory format on CUDA (convolutions)."""
         return False
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        import torch
-
-        if self.options.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def _batch(self, index: int) -> tuple[torch.Tensor, ...]:
         if self._loader_iter is None:
             return self._batches[index % len(self._batches)]
@@ -203,8 +201,6 @@ class Workload(ABC):
 
     def step(self, index: int) -> dict[str, Any]:
         """Run training step ``index``; return its metrics as unsynchronised tensors (lr: float)."""
-        from torch import nn
-
         lr = self.lr_at(index)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -213,17 +209,11 @@ class Workload(ABC):
         with self._autocast():
             metrics = self.forward(batch)
         metrics["loss"].backward()
-        max_norm = float(self.params.get("max_grad_norm", float("inf")))
-        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        grad_norm = self._clip(self.model.parameters(), self.max_grad_norm)
         self.optimizer.step()
         out = {k: v.detach() for k, v in metrics.items()}
         out.update(lr=lr, grad_norm=grad_norm)
         return out
-
-    @property
-    def module(self) -> nn.Module:
-        """The module ``forward`` must call: the compiled wrapper under ``--compile``."""
-        return self._compiled
 
     def close(self) -> None:
         """Stop DataLoader worker processes, if any (called after the measure window)."""
@@ -244,6 +234,18 @@ class Workload(ABC):
             "channels_last": self.channels_last,
             "cudnn_benchmark": self.device.type == "cuda",
         }
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Raise ``ValueError`` (saying why) unless ``precision`` can run on ``device``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision == "bf16" and device.type != "cuda":
+        raise ValueError("bf16 autocast (with TF32) is for CUDA devices; CPU runs are fp32")
+    if precision == "bf16" and not bf16_supported(device):
+        raise ValueError(
+            f"{device} has no bf16 hardware (compute capability 8.0 or newer is needed); use fp32"
+        )
 
 
 def bf16_supported(device: torch.device) -> bool:

@@ -8,6 +8,7 @@ Presets at 32 px use the CIFAR stem (one 3x3 convolution, no max-pool), as is us
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -137,23 +138,13 @@ class ResnetWorkload(Workload):
             note="ResNet-50, ImageNet-shaped (224 px, 1000 classes); meant for a GPU",
             gpu=True,
         ),
-        "full18": Preset(
-            steps=500,
-            warmup_steps=50,
-            params={
-                "depth": 18,
-                "width": 64,
-                "stem": "imagenet",
-                "image_size": 224,
-                "classes": 1000,
-                "batch_size": 256,
-                "batches": 4,
-                "lr": 0.1,
-            },
-            note="ResNet-18, ImageNet-shaped (224 px, 1000 classes); meant for a GPU",
-            gpu=True,
-        ),
     }
+
+    presets["full18"] = replace(
+        presets["full"],
+        params={**presets["full"].params, "depth": 18},
+        note="ResNet-18, ImageNet-shaped (224 px, 1000 classes); meant for a GPU",
+    )
 
     def uses_channels_last(self) -> bool:
         return True

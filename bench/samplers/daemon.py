@@ -20,6 +20,7 @@ from typing import Any
 from bench.jsonio import write_json_atomic
 from bench.samplers.base import EnergySource, Sampler, SamplerError, SamplerUnavailable
 from bench.samplers.proctree import ProcessTreeSampler
+from bench.samplers.series import Series
 
 ENERGY_SAMPLERS = ("nvml", "rapl")
 
@@ -78,8 +79,7 @@ def run(
 
     print("ready", flush=True)
     cpu_loop_start = time.process_time()
-    times: list[float] = []
-    columns: dict[str, list[float | None]] = {}
+    readings: list[tuple[float, dict[str, float]]] = []
     next_t = time.monotonic()
     while True:
         t = time.monotonic()
@@ -93,16 +93,7 @@ def run(
                 # covered by samples and come out null with a reason, never as a partial sum.
                 samplers.remove(smp)
                 smp.close()
-        n = len(times)
-        times.append(t)
-        for key, value in reading.items():
-            col = columns.get(key)
-            if col is None:
-                col = columns[key] = [None] * n
-            col.append(value)
-        for col in columns.values():
-            if len(col) < n + 1:
-                col.append(None)
+        readings.append((t, reading))
         if stop or tree.all_exited:
             break
         if tree.root_exit_t is not None and t - tree.root_exit_t > orphan_grace_s:
@@ -118,11 +109,12 @@ def run(
     descriptions["proctree"] = tree.describe()
     for smp in samplers:
         smp.close()
+    series = Series.from_readings(readings)
     doc = {
         "interval_s": interval_s,
-        "sample_count": len(times),
-        "t": times,
-        "channels": columns,
+        "sample_count": len(series.t),
+        "t": series.t,
+        "channels": series.channels,
         "sources": [s.to_dict() for s in sources],
         "unavailable": unavailable,
         "errors": errors,
