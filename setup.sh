@@ -24,7 +24,7 @@ else
     "${PIP[@]}" "$TORCH_SPEC"
   fi
 fi
-"${PIP[@]}" -e ".[dev]"
+"${PIP[@]}" -e ".[dev,trackers]"
 .venv/bin/python - <<'PY'
 import importlib.metadata as md
 print("setup: trackerbench", md.version("trackerbench"), "with torch", md.version("torch"),

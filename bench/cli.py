@@ -17,6 +17,7 @@ from rich.table import Table
 
 EXIT_USAGE = 2
 DEFAULT_TRACKERS = "none,wandb-offline,mlflow-sqlite"
+DEFAULT_PROFILES = "standard"
 DEFAULT_LOADER_WORKERS = 2
 
 
@@ -76,11 +77,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--tracker", default=DEFAULT_TRACKERS, help=f"comma-separated (default: {DEFAULT_TRACKERS})"
     )
+    run.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILES,
+        help="logging profiles, comma-separated: light, standard, heavy, artifacts, or names "
+        f"from --profiles-file (default: {DEFAULT_PROFILES})",
+    )
+    run.add_argument(
+        "--profiles-file", type=Path, help="TOML file of user profiles ([profiles.NAME] tables)"
+    )
+    run.add_argument(
+        "--sysmetrics-interval",
+        type=_positive_float,
+        help="period in seconds of every tracker's own system-metrics sampler (W&B, MLflow "
+        "+sysmetrics, trackio, codecarbon); default: each tracker's shipped default",
+    )
     run.add_argument("--reps", type=_positive_int, default=3, help="blocks (default: 3)")
     run.add_argument("--out", type=Path, required=True, help="result directory")
     run.add_argument("--steps", type=_positive_int, help="measured steps (default: preset's)")
     run.add_argument("--warmup", type=_non_negative_int, help="warm-up steps (default: preset's)")
-    run.add_argument("--log-every", type=_positive_int, default=10, help="steps between logs")
     run.add_argument("--seed", type=int, default=0, help="seed of data, model and run order")
     run.add_argument(
         "--threads", type=_positive_int, help="torch threads (default: CPUs this process may use)"
@@ -109,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--loader-workers",
         type=_positive_int,
         help=f"DataLoader worker processes with --dataloader (default: {DEFAULT_LOADER_WORKERS})",
+    )
+    run.add_argument(
+        "--service-timeout",
+        type=_positive_float,
+        default=120.0,
+        help="seconds a tracker's service (mlflow server) may take to become healthy "
+        "(default: 120)",
     )
     run.add_argument(
         "--sample-interval",
@@ -155,17 +177,34 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
             "Energy on this host: not measured (no NVML, no RAPL); records carry "
             "energy_j = null with the reason."
         )
-    trackers = Table(title="Trackers")
-    for col in ("tracker", "usable", "version", "reason"):
+    trackers = Table(
+        title="Trackers (+codecarbon wraps any of them: e.g. mlflow-sqlite+codecarbon)"
+    )
+    for col in ("tracker", "also as", "usable", "version", "reason"):
         trackers.add_column(col)
     for name, info in facts["trackers"].items():
         trackers.add_row(
             name,
+            ", ".join(info.get("variants") or []),
             "yes" if info["usable"] else "no",
             str(info.get("version") or "-"),
             info.get("reason") or "",
         )
     console.print(trackers)
+    from bench.profiles import BUILTIN_PROFILES
+
+    profiles = Table(title="Logging profiles (--profile; more from --profiles-file)")
+    for col in ("profile", "scalars", "every (steps)", "histogram every", "artifact every"):
+        profiles.add_column(col)
+    for p in BUILTIN_PROFILES.values():
+        profiles.add_row(
+            p.name,
+            str(p.scalars),
+            str(p.every),
+            str(p.histogram_every or "-"),
+            str(p.artifact_every or "-"),
+        )
+    console.print(profiles)
     workloads = Table(title="Workloads")
     for col in ("workload", "preset", "steps", "warm-up", "meant for", "note"):
         workloads.add_column(col)
@@ -225,7 +264,8 @@ def _resolve_matrix(args: argparse.Namespace):
 
     from bench.matrix import MatrixSpec
     from bench.plugins import PluginError
-    from bench.trackers import load_tracker
+    from bench.profiles import ProfileError, resolve_profiles
+    from bench.trackers import unavailable_reason
     from workloads.base import Preset, bf16_supported, check_precision
     from workloads.registry import load_workload
 
@@ -235,13 +275,17 @@ def _resolve_matrix(args: argparse.Namespace):
     try:  # the registries' own errors name the valid choices, or the broken plugin
         classes = {w: load_workload(w) for w in workloads}
         for name in trackers:
-            reason = load_tracker(name).unavailable_reason()
+            reason = unavailable_reason(name)
             if reason:
                 raise UsageError(f"tracker {name!r} cannot run here: {reason}")
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
     except PluginError as exc:
         raise UsageError(str(exc)) from exc
+    try:
+        profiles = resolve_profiles(_split(args.profile), args.profiles_file)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
     chosen: dict[tuple[str, str], Preset] = {}
     for w, cls in classes.items():
         for p in presets:
@@ -262,11 +306,11 @@ def _resolve_matrix(args: argparse.Namespace):
         workloads=workloads,
         presets=presets,
         trackers=trackers,
+        profiles=profiles,
         reps=args.reps,
         seed=args.seed,
         steps=args.steps,
         warmup_steps=args.warmup,
-        log_every=args.log_every,
         threads=args.threads or _usable_cpus(),
         device=device,
         sample_interval_s=args.sample_interval,
@@ -274,6 +318,7 @@ def _resolve_matrix(args: argparse.Namespace):
         compile=args.compile,
         loader_workers=(args.loader_workers or DEFAULT_LOADER_WORKERS) if args.dataloader else 0,
         bf16_supported=not device.startswith("cuda") or bf16_supported(torch.device(device)),
+        sysmetrics_interval_s=args.sysmetrics_interval,
     )
     return matrix, chosen, classes
 
@@ -365,7 +410,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     )
     _warn_gpu_presets_on_cpu(console, todo, classes, args.timeout)
     opts = RunnerOptions(
-        out_dir=args.out, timeout_s=args.timeout, sample_interval_s=args.sample_interval
+        out_dir=args.out,
+        timeout_s=args.timeout,
+        sample_interval_s=args.sample_interval,
+        service_start_timeout_s=args.service_timeout,
     )
     t0 = time.monotonic()
     columns = (
@@ -403,28 +451,49 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 def _print_summary(console: Console, rows: list[Any]) -> None:
     table = Table(title="Medians of ok runs (ratio: measure window / none's)")
-    for col in ("workload", "preset", "tracker"):
+    for col in ("workload", "profile", "tracker"):
         table.add_column(col, no_wrap=True)
-    for col in ("ok", "not ok", "measure s", "ratio", "samples/s", "cpu s", "sampler cpu s"):
+    columns = (
+        "ok/runs",
+        "measure s",
+        "ratio",
+        "samples/s",
+        "init s",
+        "finish s",
+        "log p50 ms",
+        "cpu s",
+        "data lost",
+    )
+    for col in columns:
         table.add_column(col, justify="right", no_wrap=True)
 
-    def fmt(value: float | None, spec: str) -> str:
-        return "-" if value is None else format(value, spec)
+    def fmt(value: float | None, spec: str, scale: float = 1.0) -> str:
+        return "-" if value is None else format(value * scale, spec)
 
     for r in rows:
+        lost = f"[red]{r.data_loss_runs} runs[/]" if r.data_loss_runs else "no"
+        if r.unchecked_runs:
+            lost += f" ({r.unchecked_runs} unchecked)"
         table.add_row(
-            r.workload,
-            r.preset,
+            f"{r.workload}/{r.preset}",
+            r.profile,
             r.tracker,
-            str(r.ok_runs),
-            str(r.other_runs),
+            f"{r.ok_runs}/{r.ok_runs + r.other_runs}",
             fmt(r.measure_wall_s_median, ".3f"),
             fmt(r.ratio_to_none, ".3f"),
             fmt(r.samples_per_s_median, ".1f"),
+            fmt(r.init_s_median, ".2f"),
+            fmt(r.finish_s_median, ".2f"),
+            fmt(r.log_call_p50_s_median, ".3f", 1e3),
             fmt(r.cpu_s_median, ".2f"),
-            fmt(r.sampler_cpu_s_median, ".3f"),
+            lost,
         )
     console.print(table)
+    if any(r.data_loss_runs for r in rows):
+        console.print(
+            "[red]Data loss:[/] a tracker stored less than it was sent in the runs counted "
+            "above; see tracker.recorded.missing in runs.jsonl."
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,18 @@ import psutil
 
 from bench.trackers import PluginError, load_tracker, tracker_names
 
-PACKAGES = ("torch", "wandb", "mlflow", "nvidia-ml-py", "psutil", "numpy", "scipy")
+PACKAGES = (
+    "torch",
+    "wandb",
+    "mlflow",
+    "tensorboard",
+    "trackio",
+    "codecarbon",
+    "nvidia-ml-py",
+    "psutil",
+    "numpy",
+    "scipy",
+)
 
 
 def package_version(dist: str) -> str | None:
@@ -70,22 +81,30 @@ def sampler_facts() -> dict[str, Any]:
 
 
 def tracker_facts() -> dict[str, Any]:
-    """Every registered tracker, its version and whether it is usable here."""
+    """Every registered tracker (and add-on), its version and whether it is usable here.
+
+    ``variants`` names the add-on forms a tracker also runs as (``+sysmetrics``).
+    """
+    from bench.trackers.codecarbon_addon import CodecarbonAddon
+
     facts: dict[str, Any] = {}
+    classes: list[tuple[str, Any]] = []
     for name in tracker_names():
         try:
-            cls = load_tracker(name)
+            classes.append((name, load_tracker(name)))
         except PluginError as exc:
             facts[name] = {"usable": False, "reason": str(exc)}
-            continue
+    classes.append(("+codecarbon", CodecarbonAddon))
+    for name, cls in classes:
         reason = cls.unavailable_reason()
         facts[name] = {
             "usable": reason is None,
             "reason": reason,
             "package": cls.distribution,
             "version": package_version(cls.distribution) if cls.distribution else None,
+            "variants": [name + "+sysmetrics"] if cls.sysmetrics_addon else [],
         }
-    return facts
+    return dict(sorted(facts.items(), key=lambda kv: (kv[0] != "none", kv[0].startswith("+"))))
 
 
 def collect(include_samplers: bool = True) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from bench.profiles import Profile
+
 if TYPE_CHECKING:
     from workloads.base import Preset
 
@@ -32,21 +34,31 @@ def resolve_precision(
 # Fields added to the matrix after result directories already existed, with the value they
 # implicitly had before: at that value they stay out of the fingerprint, so an older directory
 # of the same comparison still resumes.
-LATER_FIELDS = {"precision": "auto", "compile": False, "loader_workers": 0, "bf16_supported": True}
+LATER_FIELDS = {
+    "precision": "auto",
+    "compile": False,
+    "loader_workers": 0,
+    "bf16_supported": True,
+    "sysmetrics_interval_s": None,
+}
 
 
 @dataclass(frozen=True)
 class MatrixSpec:
-    """What the user asked for: the axes and the settings shared by every run."""
+    """What the user asked for: the axes and the settings shared by every run.
+
+    ``profiles`` carries each logging profile's full definition (user profiles from a file
+    included), so a changed definition is a different comparison.
+    """
 
     workloads: tuple[str, ...]
     presets: tuple[str, ...]
     trackers: tuple[str, ...]
+    profiles: tuple[Profile, ...]
     reps: int
     seed: int
     steps: int | None
     warmup_steps: int | None
-    log_every: int
     threads: int
     device: str
     sample_interval_s: float
@@ -54,10 +66,11 @@ class MatrixSpec:
     compile: bool = False
     loader_workers: int = 0
     bf16_supported: bool = True  # the CUDA device has bf16 hardware (for ``auto`` precision)
+    sysmetrics_interval_s: float | None = None  # trackers' own samplers; None: shipped default
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("workloads", "presets", "trackers"):
+        for key in ("workloads", "presets", "trackers", "profiles"):
             d[key] = list(d[key])
         return d
 
@@ -76,26 +89,27 @@ class RunSpec:
     workload: str
     preset: str
     tracker: str
+    profile: dict[str, Any]
     rep: int
     block: int
     position: int
     seed: int
     steps: int
     warmup_steps: int
-    log_every: int
     threads: int
     device: str
     precision: str = "fp32"
     compile: bool = False
     loader_workers: int = 0
+    sysmetrics_interval_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def run_id(workload: str, preset: str, tracker: str, rep: int) -> str:
-    """Identifier of a run, stable across resumes: ``workload.preset.tracker.rN``."""
-    return f"{workload}.{preset}.{tracker}.r{rep}"
+def run_id(workload: str, preset: str, tracker: str, profile: str, rep: int) -> str:
+    """Identifier of a run, stable across resumes: ``workload.preset.tracker.profile.rN``."""
+    return f"{workload}.{preset}.{tracker}.{profile}.r{rep}"
 
 
 def expand(spec: MatrixSpec, presets: Mapping[tuple[str, str], Preset]) -> list[RunSpec]:
@@ -104,19 +118,20 @@ def expand(spec: MatrixSpec, presets: Mapping[tuple[str, str], Preset]) -> list[
     ``presets`` maps ``(workload, preset)`` to the workload's preset: its step counts are used
     where the spec does not override them, and ``gpu`` decides ``auto`` precision.
     """
-    configs = list(itertools.product(spec.workloads, spec.presets, spec.trackers))
+    configs = list(itertools.product(spec.workloads, spec.presets, spec.trackers, spec.profiles))
     runs: list[RunSpec] = []
     for rep in range(spec.reps):
         order = list(configs)
         random.Random(f"trackerbench:{spec.seed}:{rep}").shuffle(order)
-        for position, (workload, preset, tracker) in enumerate(order):
+        for position, (workload, preset, tracker, profile) in enumerate(order):
             defaults = presets[(workload, preset)]
             runs.append(
                 RunSpec(
-                    run_id=run_id(workload, preset, tracker, rep),
+                    run_id=run_id(workload, preset, tracker, profile.name, rep),
                     workload=workload,
                     preset=preset,
                     tracker=tracker,
+                    profile=profile.to_dict(),
                     rep=rep,
                     block=rep,
                     position=position,
@@ -127,7 +142,6 @@ def expand(spec: MatrixSpec, presets: Mapping[tuple[str, str], Preset]) -> list[
                         if spec.warmup_steps is not None
                         else defaults.warmup_steps
                     ),
-                    log_every=spec.log_every,
                     threads=spec.threads,
                     device=spec.device,
                     precision=resolve_precision(
@@ -135,6 +149,7 @@ def expand(spec: MatrixSpec, presets: Mapping[tuple[str, str], Preset]) -> list[
                     ),
                     compile=spec.compile,
                     loader_workers=spec.loader_workers,
+                    sysmetrics_interval_s=spec.sysmetrics_interval_s,
                 )
             )
     return runs

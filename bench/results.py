@@ -19,7 +19,7 @@ from bench.jsonio import write_json_atomic
 
 RUNS_FILE = "runs.jsonl"
 META_FILE = "meta.json"
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 
 
 class ResultsError(Exception):

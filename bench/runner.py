@@ -35,11 +35,14 @@ from bench.matrix import LATER_FIELDS, MatrixSpec, RunSpec
 from bench.results import ResultsError, append_record, latest_records, read_meta, write_meta
 from bench.samplers.base import EnergySource
 from bench.samplers.series import Series, value_between, window_energy
-from bench.trackers import TELEMETRY_OFF_ENV, load_tracker
+from bench.services import Service, ServiceError
+from bench.trackers import TELEMETRY_OFF_ENV, Tracker, TrackerOptions, make_tracker
+from bench.verify import compare_recorded
 from bench.worker import PHASES, PROGRESS_FILE
 from workloads.throughput import summarise_throughput
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CALL_KINDS = ("log", "histogram", "artifact")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class RunnerOptions:
     orphan_grace_s: float = 30.0
     energy_samplers: tuple[str, ...] = ("nvml", "rapl")
     sampler_start_timeout_s: float = 60.0
+    service_start_timeout_s: float = 120.0
+    verify_timeout_s: float = 300.0
     python: str = sys.executable
 
 
@@ -186,14 +191,9 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
     if run_dir.exists():
         shutil.rmtree(run_dir)  # leftovers of an attempt that left no ok record
     run_dir.mkdir(parents=True)
-    spec_path = run_dir / "spec.json"
-    result_path = run_dir / "result.json"
-    samples_path = run_dir / "samples.json"
-    worker_log = run_dir / "worker.log"
-    sampler_log = run_dir / "sampler.log"
-    write_json_atomic(spec_path, spec.to_dict(), indent=2)
+    write_json_atomic(run_dir / "spec.json", spec.to_dict(), indent=2)
 
-    tracker = load_tracker(spec.tracker)(run_dir)
+    tracker = make_tracker(spec.tracker, run_dir, TrackerOptions(spec.sysmetrics_interval_s))
     env = dict(os.environ)
     env.update(TELEMETRY_OFF_ENV)
     env["PYTHONUNBUFFERED"] = "1"
@@ -201,9 +201,56 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
     )
     sampler_env = dict(env)
-    env.update(tracker.environment())
+    service = tracker.service()
+    if service is not None:
+        service.start_timeout_s = opts.service_start_timeout_s
+    env.update(tracker.environment())  # after service(): it may name the service's port
+    try:
+        return _run_with_service(spec, opts, tracker, service, env, sampler_env, out_dir, run_dir)
+    finally:
+        if service is not None and service.proc is not None and service.proc.returncode is None:
+            service.stop()  # an exception on the way: never leave the service running
 
+
+def _run_with_service(
+    spec: RunSpec,
+    opts: RunnerOptions,
+    tracker: Tracker,
+    service: Service | None,
+    env: dict[str, str],
+    sampler_env: dict[str, str],
+    out_dir: Path,
+    run_dir: Path,
+) -> dict[str, Any]:
+    spec_path = run_dir / "spec.json"
+    result_path = run_dir / "result.json"
+    samples_path = run_dir / "samples.json"
+    worker_log = run_dir / "worker.log"
+    sampler_log = run_dir / "sampler.log"
     started_at = _utc_now()
+    if service is not None:
+        try:
+            service.start(sampler_env)
+        except ServiceError as exc:
+            return build_record(
+                spec=spec,
+                status="failed",
+                error=str(exc),
+                started_at=started_at,
+                wall_s=0.0,
+                result={},
+                samples=None,
+                rusage=None,
+                exit_code=None,
+                killed=[],
+                run_dir=run_dir.relative_to(out_dir),
+                service={
+                    "name": service.name,
+                    "pid": service.pid,
+                    "start_s": None,
+                    **service.stop(),
+                },
+            )
     exit_t: float | None = None
     status, error = "ok", None
     rusage = None
@@ -243,6 +290,7 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
                 ",".join(opts.energy_samplers),
                 "--orphan-grace",
                 str(opts.orphan_grace_s),
+                *(["--service-pid", str(service.pid)] if service is not None else []),
             ],
             stdout=subprocess.PIPE,
             stderr=slog,
@@ -326,6 +374,21 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
         tail = _tail(worker_log, 1500)
         if tail:
             error = f"{error}\n--- worker log tail ---\n{tail}"
+    recorded = None
+    if status == "ok":
+        recorded = _check_recorded(tracker, spec_path, result_path, result, env, opts)
+    service_facts = None
+    if service is not None:
+        stopped = service.stop()
+        service_facts = {
+            "name": service.name,
+            "pid": service.pid,
+            "start_s": service.start_s,
+            **stopped,
+            "disk_bytes": _disk_bytes(run_dir / "server"),
+            "rss_peak_bytes": (samples or {}).get("service_rss_peak_bytes"),
+        }
+        killed += stopped["killed_pids"]
     return build_record(
         spec=spec,
         status=status,
@@ -338,7 +401,98 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
         exit_code=exit_code,
         killed=sorted(set(killed)),
         run_dir=run_dir.relative_to(out_dir),
+        recorded=recorded,
+        service=service_facts,
+        tracker_disk_bytes=_disk_bytes(run_dir, exclude=HARNESS_FILES),
     )
+
+
+HARNESS_FILES = frozenset(
+    {
+        "spec.json",
+        "result.json",
+        "samples.json",
+        "recorded.json",
+        "worker.log",
+        "sampler.log",
+        "verify.log",
+        "service.log",
+        PROGRESS_FILE,
+        "checkpoints",  # the worker's own checkpoints, saved for every tracker
+        "server",  # a service's store: counted as the service's
+    }
+)
+
+
+def _disk_bytes(root: Path, exclude: frozenset[str] = frozenset()) -> int | None:
+    """Bytes of the regular files under ``root`` (top-level names in ``exclude`` skipped)."""
+    if not root.exists():
+        return None
+    total = 0
+    for top in root.iterdir():
+        if top.name in exclude:
+            continue
+        paths = [top] if not top.is_dir() else [p for p in top.rglob("*")]
+        for path in paths:
+            with suppress(OSError):
+                if path.is_file() and not path.is_symlink():
+                    total += path.stat().st_size
+    return total
+
+
+def _check_recorded(
+    tracker: Tracker,
+    spec_path: Path,
+    result_path: Path,
+    result: dict[str, Any],
+    env: dict[str, str],
+    opts: RunnerOptions,
+) -> dict[str, Any]:
+    """Run the read-back in a fresh process; the record's ``tracker.recorded`` block."""
+    if not tracker.stores_data:
+        return {"checked": False, "reason": f"{tracker.config_name} stores nothing by design"}
+    out = result_path.parent / "recorded.json"
+    log = result_path.parent / "verify.log"
+    argv = [opts.python, "-m", "bench.verify", "--spec", str(spec_path)]
+    argv += ["--result", str(result_path), "--out", str(out)]
+    with open(log, "wb") as fh:
+        try:
+            subprocess.run(
+                argv,
+                cwd=result_path.parent,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                timeout=opts.verify_timeout_s,
+            )
+        except subprocess.TimeoutExpired:
+            return {
+                "checked": False,
+                "reason": f"read-back exceeded {opts.verify_timeout_s:g} s",
+                "data_loss": None,
+            }
+    doc = read_json_or_none(out) or {"found": None, "error": "no output: " + _tail(log, 800)}
+    if doc.get("found") is None:
+        return {
+            "checked": False,
+            "reason": f"read-back failed: {doc.get('error')}",
+            "data_loss": None,
+        }
+    block = compare_recorded(result.get("sent") or {}, doc["found"])
+    block["read_back_s"] = doc.get("read_back_s")
+    return block
+
+
+def duration_summary(durations_s: list[float]) -> dict[str, Any]:
+    """Count, total, mean and percentiles (seconds) of durations (``None`` when empty)."""
+    keys = ("total_s", "mean_s", "p50_s", "p90_s", "p99_s", "max_s")
+    if not durations_s:
+        return {"count": 0, **dict.fromkeys(keys)}
+    d = np.asarray(durations_s, dtype=float)
+    p50, p90, p99 = np.percentile(d, [50, 90, 99])
+    values = (d.sum(), d.mean(), p50, p90, p99, d.max())
+    return {"count": int(d.size), **{k: float(v) for k, v in zip(keys, values, strict=True)}}
 
 
 # --------------------------------------------------------------------------- the record
@@ -346,27 +500,21 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
 
 def step_summary(durations_s: list[float]) -> dict[str, Any]:
     """Count, mean and percentiles (seconds) of per-step durations."""
-    if not durations_s:
-        keys = ("mean_s", "p50_s", "p90_s", "p99_s", "max_s")
-        return {"count": 0, **dict.fromkeys(keys)}
-    d = np.asarray(durations_s, dtype=float)
-    p50, p90, p99 = np.percentile(d, [50, 90, 99])
-    return {
-        "count": int(d.size),
-        "mean_s": float(d.mean()),
-        "p50_s": float(p50),
-        "p90_s": float(p90),
-        "p99_s": float(p99),
-        "max_s": float(d.max()),
-        "timing": "host wall clock per step (time.perf_counter), logging included",
-    }
+    summary = duration_summary(durations_s)
+    if summary["count"]:
+        summary["timing"] = "host wall clock per step (time.perf_counter), logging included"
+    return summary
 
 
 def _no_energy_reason(samples: dict[str, Any] | None) -> str:
     if samples is None:
         return "the sampler process produced no data"
     unavailable = samples.get("unavailable", {})
-    parts = [f"{name}: {reason}" for name, reason in unavailable.items() if name != "proctree"]
+    parts = [
+        f"{name}: {reason}"
+        for name, reason in unavailable.items()
+        if name not in ("proctree", "service")
+    ]
     return "no energy sampler available on this host (" + "; ".join(parts) + ")"
 
 
@@ -383,8 +531,15 @@ def build_record(
     exit_code: int | None,
     killed: list[int],
     run_dir: Path,
+    recorded: dict[str, Any] | None = None,
+    service: dict[str, Any] | None = None,
+    tracker_disk_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """Assemble the record for one run from the worker's result and the sampler's data."""
+    """Assemble the record for one run from the worker's result and the sampler's data.
+
+    ``recorded``: the recorded-data check (``None`` when the run did not complete);
+    ``service``: start time, CPU, memory and disk of the tracker's service, if it has one.
+    """
     sampled = samples or {}
     series = Series(sampled.get("t", []), sampled.get("channels", {}))
     sources = [EnergySource(**s) for s in sampled.get("sources", [])]
@@ -399,6 +554,11 @@ def build_record(
         phases[phase] = {
             "wall_s": t1 - t0,
             "cpu_s": value_between(series, "proc.cpu_s", t0, t1),
+            **(
+                {"service_cpu_s": value_between(series, "service.cpu_s", t0, t1)}
+                if service is not None
+                else {}
+            ),
             "energy_j": energy.energy_j,
             "energy_method": energy.method,
             "energy_reason": energy.reason,
@@ -411,7 +571,24 @@ def build_record(
     described = sampled.get("describe") or {}
     processes = (described.get("proctree") or {}).get("processes")
     times = series.t
-    tracker = result.get("tracker") or {"name": spec.tracker, "version": None, "settings": None}
+    tracker = dict(result.get("tracker") or {"name": spec.tracker, "version": None})
+    calls = result.get("tracker_calls_s") or {}
+    tracker["calls"] = {kind: duration_summary(calls.get(kind) or []) for kind in CALL_KINDS}
+    tracker["calls_timing"] = "host wall clock per tracker call, measure window only"
+    tracker["disk_bytes"] = tracker_disk_bytes
+    tracker["recorded"] = recorded or {"checked": False, "reason": "the run did not complete"}
+    if service is not None:
+        windows = [m for m in (result.get("marks") or {}).values() if len(m) == 2]
+        service["cpu_s_during_run"] = (
+            value_between(series, "service.cpu_s", windows[0][0], windows[-1][1])
+            if windows
+            else None
+        )
+        service["cpu_method"] = (
+            "cpu_s: kernel rusage (wait4) of the service's whole life, start-up and read-back "
+            "included; cpu_s_during_run and phases.*.service_cpu_s: sampled process tree"
+        )
+        service["processes"] = (described.get("service") or {}).get("processes")
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": spec.run_id,
@@ -447,9 +624,11 @@ def build_record(
             "sources": [s.to_dict() for s in sources],
             "unavailable": sampled.get("unavailable"),
             "errors": sampled.get("errors"),
-            "devices": {k: v for k, v in described.items() if k != "proctree"},
+            "devices": {k: v for k, v in described.items() if k not in ("proctree", "service")},
         },
         "tracker": tracker,
+        "data_loss": tracker["recorded"].get("data_loss"),
+        "service": service,
         "throughput": summarise_throughput(
             result.get("workload"),
             spec.steps,

@@ -16,8 +16,10 @@ import argparse
 import json
 import math
 import sys
+import threading
 import time
 import traceback
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -45,20 +47,27 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
         marks[phase].append(time.monotonic())
 
     begin("import")
+    import psutil
     import torch
 
-    from bench.trackers import load_tracker
+    from bench.profiles import Profile, ScalarSource
+    from bench.trackers import TrackerOptions, make_tracker
     from workloads.base import Options, materialise
     from workloads.registry import load_workload
 
     torch.set_num_threads(int(spec["threads"]))
-    tracker = load_tracker(spec["tracker"])(run_dir)
+    tracker = make_tracker(
+        spec["tracker"], run_dir, TrackerOptions(spec.get("sysmetrics_interval_s"))
+    )
+    t0 = time.perf_counter()
     tracker.load()
+    tracker_import_s = time.perf_counter() - t0
     end("import")
     result["tracker"] = {
-        "name": tracker.name,
+        "name": tracker.config_name,
         "version": tracker.version(),
         "settings": tracker.settings(),
+        "import_s": tracker_import_s,
     }
 
     begin("setup")
@@ -85,40 +94,83 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
         loader_workers=int(spec.get("loader_workers", 0)),
     )
     workload.build(spec["preset"], device, int(spec["seed"]), options)
+    profile = Profile(**spec["profile"])
+    source = ScalarSource(profile, workload.model)
+    checkpoints = run_dir / "checkpoints"
+    if profile.artifact_every:
+        checkpoints.mkdir(exist_ok=True)
     synchronise()
     result["workload"] = workload.config()
     end("setup")
     samples_per_step = result["workload"]["samples_per_step"]
     tokens_per_step = result["workload"]["tokens_per_step"]
+    config = {
+        "workload": spec["workload"],
+        "preset": spec["preset"],
+        "profile": profile.name,
+        **result["workload"],
+    }
 
-    log_every = int(spec["log_every"])
-    config = {"workload": spec["workload"], "preset": spec["preset"], **result["workload"]}
-
+    me = psutil.Process()
+    threads = {"before_init": me.num_threads()}
+    python_threads = {t.ident for t in threading.enumerate()}
+    children = {c.pid for c in me.children(recursive=True)}  # DataLoader workers, if any
     begin("init")
     tracker.init(spec["run_id"], config)
     end("init")
+    threads["after_init"] = me.num_threads()
+    result["tracker"]["python_threads_started"] = sorted(
+        t.name for t in threading.enumerate() if t.ident not in python_threads
+    )
+    result["tracker"]["processes_started"] = sorted(
+        _name(c) for c in me.children(recursive=True) if c.pid not in children
+    )
+
+    expected: Counter[str] = Counter()
+    sent = {"histograms": 0, "artifacts": 0}
+    calls_s: dict[str, list[float]] = {"log": [], "histogram": [], "artifact": []}
 
     def loop(first: int, count: int, durations: list[float] | None) -> dict[str, float]:
-        """Steps ``first..first+count-1``; every ``log_every``-th step is logged.
+        """Steps ``first..first+count-1``, logging as the profile says.
 
-        A logged step also carries the throughput since the previous logged step (timed
-        after materialising, which synchronises with the device), as a training script would.
+        Each tracker call is timed (``calls_s``, measure window only). A logged step carries
+        the throughput since the previous logged step (timed after materialising, which
+        synchronises with the device), as a training script would.
         """
         last: dict[str, float] = {}
-        previous: tuple[int, float] | None = None
+        previous = (first - 1, time.perf_counter())
+
+        def timed(kind: str, call: Any, *args: Any) -> None:
+            t = time.perf_counter()
+            call(*args)
+            if durations is not None:
+                calls_s[kind].append(time.perf_counter() - t)
+
         for i in range(first, first + count):
             t0 = time.perf_counter()
             metrics = workload.step(i)
-            if i % log_every == 0:
+            if i % profile.every == 0:
                 last = materialise(metrics)
                 now = time.perf_counter()
-                if previous is not None:
-                    elapsed = now - previous[1]
-                    last["samples_per_s"] = (i - previous[0]) * samples_per_step / elapsed
-                    if tokens_per_step:
-                        last["tokens_per_s"] = (i - previous[0]) * tokens_per_step / elapsed
+                elapsed = now - previous[1]
+                last["samples_per_s"] = (i - previous[0]) * samples_per_step / elapsed
+                if tokens_per_step:
+                    last["tokens_per_s"] = (i - previous[0]) * tokens_per_step / elapsed
                 previous = (i, now)
-                tracker.log(i, last)
+                scalars = source.scalars(last)
+                timed("log", tracker.log, i, scalars)
+                expected.update(scalars.keys())
+            if profile.histogram_every and i % profile.histogram_every == 0:
+                hist = source.weight_histogram()
+                if tracker.supports_histograms:
+                    timed("histogram", tracker.log_histogram, i, "weights", hist)
+                    sent["histograms"] += 1
+            if profile.artifact_every and i % profile.artifact_every == 0:
+                path = checkpoints / f"step_{i:06d}.pt"
+                torch.save(workload.model.state_dict(), path)
+                if tracker.supports_artifacts:
+                    timed("artifact", tracker.log_artifact, i, path)
+                    sent["artifacts"] += 1
             if durations is not None:
                 durations.append(time.perf_counter() - t0)
         return last
@@ -139,13 +191,29 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     begin("finish")
     tracker.finish()
     end("finish")
+    threads["after_finish"] = me.num_threads()
+    result["tracker"]["threads"] = threads
+    result["tracker"]["handle"] = tracker.handle()
 
     result.update(
         step_durations_s=durations,
+        tracker_calls_s=calls_s,
+        sent={
+            "metrics": dict(expected),
+            "histograms": sent["histograms"] if tracker.supports_histograms else None,
+            "artifacts": sent["artifacts"] if tracker.supports_artifacts else None,
+        },
         last_metrics={k: (v if math.isfinite(v) else None) for k, v in last.items()},
         phase_reached="done",
     )
     progress.close()
+
+
+def _name(proc: Any) -> str:
+    try:
+        return proc.name()
+    except Exception:  # exited meanwhile
+        return f"pid {proc.pid} (exited)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@ import json
 from collections import Counter
 
 from bench.matrix import MatrixSpec, expand
+from bench.profiles import BUILTIN_PROFILES, Profile
 from workloads.base import Preset
 
 
@@ -11,11 +12,11 @@ def _spec(**kw):
         workloads=("mlp",),
         presets=("tiny",),
         trackers=("none", "a", "b", "c"),
+        profiles=(BUILTIN_PROFILES["light"],),
         reps=5,
         seed=7,
         steps=None,
         warmup_steps=None,
-        log_every=10,
         threads=2,
         device="cpu",
         sample_interval_s=0.05,
@@ -57,6 +58,22 @@ def test_fingerprint_changes_with_any_axis():
     assert _spec().fingerprint() == _spec().fingerprint()
     assert _spec().fingerprint() != _spec(reps=4).fingerprint()
     assert _spec().fingerprint() != _spec(trackers=("none", "a")).fingerprint()
+    # a user profile redefined under the same name is a different comparison
+    changed = (Profile("light", scalars=5, every=10),)
+    assert _spec().fingerprint() != _spec(profiles=changed).fingerprint()
+    assert _spec().fingerprint() != _spec(sysmetrics_interval_s=1.0).fingerprint()
+
+
+def test_profiles_are_an_axis_inside_each_block():
+    profiles = (BUILTIN_PROFILES["light"], BUILTIN_PROFILES["heavy"])
+    runs = expand(_spec(trackers=("none", "a"), profiles=profiles, reps=2), STEPS)
+    assert len(runs) == 8
+    for block in (0, 1):
+        got = Counter((r.tracker, r.profile["name"]) for r in runs if r.block == block)
+        assert got == Counter({(t, p): 1 for t in ("none", "a") for p in ("light", "heavy")})
+    heavy = next(r for r in runs if r.profile["name"] == "heavy")
+    assert heavy.profile == BUILTIN_PROFILES["heavy"].to_dict()  # the definition travels
+    assert heavy.run_id == f"mlp.tiny.{heavy.tracker}.heavy.r{heavy.rep}"
 
 
 def test_precision_auto_is_bf16_only_for_gpu_presets_on_cuda():
@@ -81,7 +98,8 @@ def test_fields_added_later_keep_older_directories_resumable():
     legacy = {
         k: v
         for k, v in spec.to_dict().items()
-        if k not in ("precision", "compile", "loader_workers", "bf16_supported")
+        if k
+        not in ("precision", "compile", "loader_workers", "bf16_supported", "sysmetrics_interval_s")
     }
     # the fingerprint formula of result directories written before these fields existed
     old = hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]

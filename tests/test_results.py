@@ -54,7 +54,7 @@ def test_truncated_last_line_is_an_error_unless_repairing(tmp_path):
 def test_meta_round_trip_and_schema_check(tmp_path):
     write_meta(tmp_path, {"matrix": {"reps": 3}})
     assert read_meta(tmp_path)["matrix"] == {"reps": 3}
-    (tmp_path / "meta.json").write_text('{"schema_version": 2}')
+    (tmp_path / "meta.json").write_text('{"schema_version": 99}')
     with pytest.raises(ResultsError, match="schema_version"):
         read_meta(tmp_path)
     (tmp_path / "meta.json").write_text("{")

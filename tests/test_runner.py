@@ -50,7 +50,7 @@ def test_real_matrix_writes_the_record_contract_and_resumes(tmp_path):
     recs = _records(out)
     assert sorted(r["spec"]["tracker"] for r in recs) == ["mlflow-sqlite", "none", "wandb-offline"]
     for rec in recs:
-        assert rec["schema_version"] == 1 and rec["status"] == "ok" and rec["error"] is None
+        assert rec["schema_version"] == 2 and rec["status"] == "ok" and rec["error"] is None
         spec = rec["spec"]
         assert {"workload", "preset", "tracker", "rep", "block", "seed", "steps"} <= set(spec)
         for phase in ("import", "init", "warmup", "measure", "finish"):
@@ -74,7 +74,7 @@ def test_real_matrix_writes_the_record_contract_and_resumes(tmp_path):
     assert any("wandb" in n for n in names), names  # wandb-core / wandb-symon were followed
     assert (out / wandb["files"]["run_dir"] / "wandb").is_dir()  # run files under OUT
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["schema_version"] == 1 and meta["matrix"]["trackers"] == [
+    assert meta["schema_version"] == 2 and meta["matrix"]["trackers"] == [
         "none",
         "wandb-offline",
         "mlflow-sqlite",
@@ -177,7 +177,7 @@ def test_ctrl_c_records_the_run_as_interrupted_and_leaves_a_valid_file(tmp_path,
     runner = subprocess.Popen(
         cmd, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    pid_file = out / "work" / "mlp.tiny.test-hang.r0" / "child.pid"
+    pid_file = out / "work" / "mlp.tiny.test-hang.standard.r0" / "child.pid"
     deadline = time.monotonic() + 60
     while not pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.1)

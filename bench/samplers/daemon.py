@@ -44,6 +44,7 @@ def run(
     interval_s: float,
     energy: tuple[str, ...],
     orphan_grace_s: float,
+    service_pid: int | None = None,
 ) -> int:
     cpu_start = time.process_time()
     stop = False
@@ -76,6 +77,16 @@ def run(
         else:
             samplers.append(sampler)
     sources: list[EnergySource] = [s for smp in samplers for s in smp.energy_sources()]
+    service = None
+    if service_pid is not None:  # a tracker's service (an MLflow server), sampled beside
+        service = ProcessTreeSampler(service_pid, prefix="service")
+        try:
+            service.open()
+        except SamplerUnavailable as exc:
+            unavailable["service"] = exc.reason
+            service = None
+        else:
+            samplers.append(service)
 
     print("ready", flush=True)
     cpu_loop_start = time.process_time()
@@ -107,6 +118,8 @@ def run(
     cpu_end = time.process_time()
     descriptions = {smp.name: smp.describe() for smp in samplers}
     descriptions["proctree"] = tree.describe()
+    if service is not None:
+        descriptions["service"] = service.describe()
     for smp in samplers:
         smp.close()
     series = Series.from_readings(readings)
@@ -123,6 +136,7 @@ def run(
         "orphan_cpu_s": tree.orphan_cpu_s(),
         "rss_peak_bytes": tree.rss_peak_bytes,
         "root_rss_peak_bytes": tree.root_rss_peak_bytes,
+        "service_rss_peak_bytes": service.rss_peak_bytes if service is not None else None,
         "alive_pids_at_stop": tree.alive_pids(),
         "sampler_cpu_s": cpu_end - cpu_start,
         "sampler_loop_cpu_s": cpu_end - cpu_loop_start,
@@ -143,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated energy samplers to try (nvml,rapl); empty for none",
     )
     parser.add_argument("--orphan-grace", type=float, default=30.0, help="seconds")
+    parser.add_argument("--service-pid", type=int, help="a service's process to sample too")
     args = parser.parse_args(argv)
     energy = tuple(x for x in args.energy.split(",") if x)
-    return run(args.pid, args.out, args.interval, energy, args.orphan_grace)
+    return run(args.pid, args.out, args.interval, energy, args.orphan_grace, args.service_pid)
 
 
 if __name__ == "__main__":

@@ -39,15 +39,17 @@ class _Tracked:
 class ProcessTreeSampler(Sampler):
     """Samples the process tree rooted at ``root_pid``.
 
-    Channels: ``proc.cpu_s`` (cumulative CPU seconds of the tree), ``proc.rss_bytes`` (sum of
-    resident memory of the live tree, bytes), ``proc.write_bytes`` (cumulative bytes the tree
-    sent to the storage layer, from ``/proc/PID/io``), ``proc.count`` (live processes).
+    Channels (prefix ``proc``; ``service`` for a tracker's service instead): ``proc.cpu_s``
+    (cumulative CPU seconds of the tree), ``proc.rss_bytes`` (sum of resident memory of the
+    live tree, bytes), ``proc.write_bytes`` (cumulative bytes the tree sent to the storage
+    layer, from ``/proc/PID/io``), ``proc.count`` (live processes).
     """
 
     name = "proctree"
 
-    def __init__(self, root_pid: int) -> None:
+    def __init__(self, root_pid: int, prefix: str = "proc") -> None:
         self.root_pid = root_pid
+        self.prefix = prefix
         self._tracked: dict[tuple[int, float], _Tracked] = {}
         self._dead_carry_cpu_s = 0.0
         self._dead_write_bytes = 0
@@ -133,11 +135,12 @@ class ProcessTreeSampler(Sampler):
                 if t.proc.pid == self.root_pid:
                     self.root_rss_peak_bytes = max(self.root_rss_peak_bytes, mem)
         self.rss_peak_bytes = max(self.rss_peak_bytes, rss)
+        p = self.prefix
         return {
-            "proc.cpu_s": live_cpu + self._dead_carry_cpu_s,
-            "proc.rss_bytes": float(rss),
-            "proc.write_bytes": float(live_write + self._dead_write_bytes),
-            "proc.count": float(count),
+            f"{p}.cpu_s": live_cpu + self._dead_carry_cpu_s,
+            f"{p}.rss_bytes": float(rss),
+            f"{p}.write_bytes": float(live_write + self._dead_write_bytes),
+            f"{p}.count": float(count),
         }
 
     def _write_bytes(self, proc: psutil.Process) -> int:
