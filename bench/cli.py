@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -450,22 +451,25 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _print_summary(console: Console, rows: list[Any]) -> None:
-    table = Table(title="Medians of ok runs (ratio: measure window / none's)")
-    for col in ("workload", "profile", "tracker"):
+    table = Table(
+        title="Medians of ok runs (ratio: measure window / none's; log: per-call p50)",
+        box=box.SIMPLE_HEAD,
+    )
+    for col in ("workload", "profile"):
         table.add_column(col, no_wrap=True)
+    table.add_column("tracker", overflow="fold", min_width=14)
     columns = (
-        "ok/runs",
+        "ok",
         "measure s",
         "ratio",
-        "samples/s",
         "init s",
         "finish s",
-        "log p50 ms",
+        "log ms",
         "cpu s",
-        "data lost",
+        "lost",
     )
     for col in columns:
-        table.add_column(col, justify="right", no_wrap=True)
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
 
     def fmt(value: float | None, spec: str, scale: float = 1.0) -> str:
         return "-" if value is None else format(value * scale, spec)
@@ -481,7 +485,6 @@ def _print_summary(console: Console, rows: list[Any]) -> None:
             f"{r.ok_runs}/{r.ok_runs + r.other_runs}",
             fmt(r.measure_wall_s_median, ".3f"),
             fmt(r.ratio_to_none, ".3f"),
-            fmt(r.samples_per_s_median, ".1f"),
             fmt(r.init_s_median, ".2f"),
             fmt(r.finish_s_median, ".2f"),
             fmt(r.log_call_p50_s_median, ".3f", 1e3),

@@ -6,13 +6,16 @@ tests put it there); the CLI never sees them otherwise.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+from bench.services import Service, free_port
 from bench.trackers.none import NoneTracker
 from workloads.mlp import MlpWorkload
 
@@ -58,6 +61,49 @@ class OrphanTracker(_Quiet):
             "while time.process_time() - t < 1.5: pass\n"
         )
         subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+
+
+class DroppingTracker(_Quiet):
+    """Stores each log call as a JSON line but silently drops every 10th call."""
+
+    name = "test-dropping"
+    stores_data = True
+
+    def init(self, run_name: str, config: dict[str, Any]) -> None:
+        self._calls = 0
+        self._fh = open(self.run_dir / "store.jsonl", "w")  # noqa: SIM115
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        self._calls += 1
+        if self._calls % 10:
+            self._fh.write(json.dumps(metrics) + "\n")
+
+    def finish(self) -> None:
+        self._fh.close()
+
+    def read_back(self, handle: dict[str, Any]) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for line in (self.run_dir / "store.jsonl").read_text().splitlines():
+            for key in json.loads(line):
+                counts[key] = counts.get(key, 0) + 1
+        return {"metrics": counts, "histograms": None, "artifacts": None, "method": "jsonl"}
+
+
+class UnhealthyServiceTracker(_Quiet):
+    """Needs a service that prints a line, then never answers its health URL."""
+
+    name = "test-unhealthy-service"
+
+    def service(self) -> Service:
+        code = "import time\nprint('test service booting', flush=True)\ntime.sleep(600)\n"
+        (self.run_dir / "server").mkdir(exist_ok=True)
+        return Service(
+            name="test service",
+            argv=[sys.executable, "-c", code],
+            health_url=f"http://127.0.0.1:{free_port()}/health",
+            cwd=Path(self.run_dir),
+            log_path=self.run_dir / "service.log",
+        )
 
 
 class OomWorkload(MlpWorkload):
