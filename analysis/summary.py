@@ -96,9 +96,7 @@ def summarise(records: list[dict[str, Any]]) -> list[ConfigSummary]:
                 ),
                 data_loss_runs=sum(1 for r in ok if r.get("data_loss")),
                 unchecked_runs=sum(
-                    1
-                    for b in recorded
-                    if not b.get("checked") and "stores nothing" not in str(b.get("reason"))
+                    1 for b in recorded if not b.get("checked") and b.get("applicable") is not False
                 ),
             )
         )

@@ -450,7 +450,12 @@ def _check_recorded(
 ) -> dict[str, Any]:
     """Run the read-back in a fresh process; the record's ``tracker.recorded`` block."""
     if not tracker.stores_data:
-        return {"checked": False, "reason": f"{tracker.config_name} stores nothing by design"}
+        return {
+            "checked": False,
+            "applicable": False,
+            "reason": f"{tracker.config_name} stores nothing by design",
+            "data_loss": None,
+        }
     out = result_path.parent / "recorded.json"
     log = result_path.parent / "verify.log"
     argv = [opts.python, "-m", "bench.verify", "--spec", str(spec_path)]

@@ -69,16 +69,19 @@ class Service:
         """Start the process and wait until healthy; on failure stop it and raise."""
         env = {**base_env, **self.env}
         t0 = time.monotonic()
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        try:
+            with open(self.log_path, "wb") as log:
+                self.proc = subprocess.Popen(
+                    self.argv,
+                    cwd=self.cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise ServiceError(f"{self.name} could not be started: {exc}") from exc
         deadline = t0 + self.start_timeout_s
         while True:
             if self.proc.poll() is not None:
@@ -133,11 +136,14 @@ class Service:
             _, status, rusage = os.wait4(self.proc.pid, 0)
             self.proc.returncode = os.waitstatus_to_exitcode(status)
             out["killed_pids"].append(self.proc.pid)
+        killed = []
         for proc in tree[1:]:  # descendants that left the process group, or ignored SIGTERM
             with suppress(psutil.Error):
                 if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
                     proc.kill()
+                    killed.append(proc)
                     out["killed_pids"].append(proc.pid)
+        psutil.wait_procs(killed, timeout=5)
         if rusage is not None:
             out["cpu_s"] = rusage.ru_utime + rusage.ru_stime
         out["exit_code"] = self.proc.returncode

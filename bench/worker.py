@@ -4,7 +4,13 @@ Started by the runner with a run spec (JSON file). It waits for ``go`` on stdin 
 independent sampler is ready), then runs the phases ``import``, ``setup``, ``init``, ``warmup``,
 ``measure`` and ``finish``, marking each with ``time.monotonic()`` (a clock shared by every
 process on the host, so the sampler can attribute energy and CPU per phase). It writes one JSON
-result (atomically) with the marks, the per-step durations and what the tracker ran with.
+result (atomically) with the marks, the per-step durations, the duration of every tracker call
+in the measure window, what the tracker ran with (settings, threads and processes it started,
+the handle of the stored run) and what it was sent (``sent``: values per metric key, histograms,
+artifacts), which the recorded-data check (``bench.verify``) compares with what it stored.
+
+The logging profile (``spec["profile"]``) decides what a logged step carries; its data are
+computed for every tracker, ``none`` included, so only the tracker calls differ.
 
 This module imports nothing heavy at module level: importing torch and the tracker library is
 what the ``import`` phase measures.
@@ -126,7 +132,7 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
         _name(c) for c in me.children(recursive=True) if c.pid not in children
     )
 
-    expected: Counter[str] = Counter()
+    sent_metrics: Counter[str] = Counter()
     sent = {"histograms": 0, "artifacts": 0}
     calls_s: dict[str, list[float]] = {"log": [], "histogram": [], "artifact": []}
 
@@ -159,7 +165,7 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
                 previous = (i, now)
                 scalars = source.scalars(last)
                 timed("log", tracker.log, i, scalars)
-                expected.update(scalars.keys())
+                sent_metrics.update(scalars.keys())
             if profile.histogram_every and i % profile.histogram_every == 0:
                 hist = source.weight_histogram()
                 if tracker.supports_histograms:
@@ -199,7 +205,7 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
         step_durations_s=durations,
         tracker_calls_s=calls_s,
         sent={
-            "metrics": dict(expected),
+            "metrics": dict(sent_metrics),
             "histograms": sent["histograms"] if tracker.supports_histograms else None,
             "artifacts": sent["artifacts"] if tracker.supports_artifacts else None,
         },

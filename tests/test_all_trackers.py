@@ -63,7 +63,8 @@ def test_configuration_runs_keeps_all_data_and_leaves_nothing_running(standard, 
     assert tracker["import_s"] >= 0 and rec["phases"]["init"]["wall_s"] >= 0
     recorded = tracker["recorded"]
     if name in ("none", "wandb-disabled"):
-        assert recorded["checked"] is False and "stores nothing" in recorded["reason"]
+        assert recorded["checked"] is False and recorded["applicable"] is False
+        assert "stores nothing" in recorded["reason"]
         assert rec["data_loss"] is None
     else:
         assert recorded["checked"] is True, recorded

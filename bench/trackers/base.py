@@ -30,11 +30,11 @@ TELEMETRY_OFF_ENV: dict[str, str] = {
     "WANDB_ERROR_REPORTING": "false",
     "WANDB_DISABLE_CODE": "true",
     "WANDB_SILENT": "true",
-    "TRACKIO_DISABLE_TELEMETRY": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "GRADIO_ANALYTICS_ENABLED": "False",
 }
-"""Set for every worker, ``none`` included, so no run waits on an unreachable network."""
+"""Set for every worker, ``none`` included, so no run waits on an unreachable network
+(trackio's own dependencies, ``huggingface_hub`` and Gradio, read the last two)."""
 
 
 class TrackerError(Exception):
