@@ -62,6 +62,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _sysmetrics_interval(text: str) -> float:
+    value = _positive_float(text)
+    if value < 0.1:  # W&B refuses shorter periods (x_stats_sampling_interval)
+        raise argparse.ArgumentTypeError(f"must be at least 0.1 s (W&B's minimum), got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trackerbench",
@@ -89,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--sysmetrics-interval",
-        type=_positive_float,
+        type=_sysmetrics_interval,
         help="period in seconds of every tracker's own system-metrics sampler (W&B, MLflow "
         "+sysmetrics, trackio, codecarbon); default: each tracker's shipped default",
     )

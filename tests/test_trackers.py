@@ -84,6 +84,13 @@ def test_sysmetrics_interval_is_applied_and_recorded(tmp_path):
     assert make_tracker("mlflow-file", tmp_path).settings()["system_metrics"] == {"enabled": False}
 
 
+def test_sysmetrics_interval_below_what_wandb_accepts_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--sysmetrics-interval", "0.05", "--out", str(tmp_path / "o")])
+    assert exit_.value.code == 2
+    assert "at least 0.1 s" in capsys.readouterr().err
+
+
 def _options(interval):
     from bench.trackers import TrackerOptions
 
