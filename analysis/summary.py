@@ -30,6 +30,7 @@ class ConfigSummary:
     finish_s_median: float | None = None
     log_call_p50_s_median: float | None = None
     data_loss_runs: int = 0
+    checked_runs: int = 0
     unchecked_runs: int = 0
 
 
@@ -46,6 +47,13 @@ def profile_name(record: dict[str, Any]) -> str:
     return f"every {spec.get('log_every')}"
 
 
+def _cpu_s(record: dict[str, Any]) -> float | None:
+    """CPU seconds of the worker's tree plus a service's (an MLflow server) during the run."""
+    own = record["process"]["cpu_s"]
+    service = (record.get("service") or {}).get("cpu_s_during_run")
+    return own + (service or 0.0) if own is not None else None
+
+
 def _phase_wall(record: dict[str, Any], phase: str) -> float | None:
     return (record["phases"].get(phase) or {}).get("wall_s")
 
@@ -55,8 +63,10 @@ def summarise(records: list[dict[str, Any]]) -> list[ConfigSummary]:
 
     ``ratio_to_none`` is the configuration's median measure-window wall time divided by the
     ``none`` median of the same workload, preset and profile (``None`` without a baseline).
+    ``cpu_s_median``: the worker's process tree plus a tracker service's CPU during the run.
     ``data_loss_runs``: ok runs whose recorded-data check found less than was sent;
-    ``unchecked_runs``: ok runs of a storing tracker whose check could not be made.
+    ``checked_runs``: ok runs whose check was made; ``unchecked_runs``: ok runs of a storing
+    tracker whose check could not be made.
     """
     groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for rec in records:
@@ -87,7 +97,7 @@ def summarise(records: list[dict[str, Any]]) -> list[ConfigSummary]:
                 samples_per_s_median=_median(
                     [(r.get("throughput") or {}).get("samples_per_s") for r in ok]
                 ),
-                cpu_s_median=_median([r["process"]["cpu_s"] for r in ok]),
+                cpu_s_median=_median([_cpu_s(r) for r in ok]),
                 sampler_cpu_s_median=_median([r["sampler"]["cpu_s"] for r in ok]),
                 init_s_median=_median([_phase_wall(r, "init") for r in ok]),
                 finish_s_median=_median([_phase_wall(r, "finish") for r in ok]),
@@ -95,6 +105,7 @@ def summarise(records: list[dict[str, Any]]) -> list[ConfigSummary]:
                     [((r["tracker"].get("calls") or {}).get("log") or {}).get("p50_s") for r in ok]
                 ),
                 data_loss_runs=sum(1 for r in ok if r.get("data_loss")),
+                checked_runs=sum(1 for b in recorded if b.get("checked")),
                 unchecked_runs=sum(
                     1 for b in recorded if not b.get("checked") and b.get("applicable") is not False
                 ),

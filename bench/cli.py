@@ -388,6 +388,33 @@ def _warn_gpu_presets_on_cpu(
             )
 
 
+def _warn_profiles_without_measured_calls(console: Console, runs: list[Any]) -> None:
+    """Say when a profile's histograms, artifacts or logs never fall in the measure window."""
+    from bench.profiles import Profile
+
+    seen: set[tuple[str, str, str, int, int]] = set()
+    for run in runs:
+        key = (run.workload, run.preset, run.profile["name"], run.warmup_steps, run.steps)
+        if key in seen:
+            continue
+        seen.add(key)
+        profile = Profile(**run.profile)
+        calls = profile.measured_calls(run.warmup_steps, run.steps)
+        wanted = {
+            "log": profile.every,
+            "histogram": profile.histogram_every,
+            "artifact": profile.artifact_every,
+        }
+        for kind, every in wanted.items():
+            if every and not calls[kind]:
+                console.print(
+                    f"[yellow]warning:[/] profile {profile.name!r} on {run.workload}/"
+                    f"{run.preset}: no {kind} call falls in the measure window (steps "
+                    f"{run.warmup_steps}..{run.warmup_steps + run.steps - 1}, one every "
+                    f"{every}); its cost is then not in the measured figures. Raise --steps."
+                )
+
+
 def _usable_cpus() -> int:
     """CPUs this process may run on (its affinity mask where the OS has one)."""
     if hasattr(os, "sched_getaffinity"):
@@ -417,6 +444,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         f"done in {args.out}, {len(todo)} to run."
     )
     _warn_gpu_presets_on_cpu(console, todo, classes, args.timeout)
+    _warn_profiles_without_measured_calls(console, runs)
     opts = RunnerOptions(
         out_dir=args.out,
         timeout_s=args.timeout,
@@ -459,7 +487,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 def _print_summary(console: Console, rows: list[Any]) -> None:
     table = Table(
-        title="Medians of ok runs (ratio: measure window / none's; log: per-call p50)",
+        title="Medians of ok runs (ratio: measure window / none's; log: per-call p50; "
+        "cpu: worker tree + service)",
         box=box.SIMPLE_HEAD,
     )
     for col in ("workload", "profile"):
@@ -482,8 +511,13 @@ def _print_summary(console: Console, rows: list[Any]) -> None:
         return "-" if value is None else format(value * scale, spec)
 
     for r in rows:
-        lost = f"[red]{r.data_loss_runs} runs[/]" if r.data_loss_runs else "no"
-        if r.unchecked_runs:
+        if r.data_loss_runs:
+            lost = f"[red]{r.data_loss_runs} runs[/]"
+        elif r.checked_runs:
+            lost = "no"
+        else:  # nothing checked: not applicable (stores nothing), or unknown
+            lost = "?" if r.unchecked_runs else "n/a"
+        if r.unchecked_runs and (r.data_loss_runs or r.checked_runs):
             lost += f" ({r.unchecked_runs} unchecked)"
         table.add_row(
             f"{r.workload}/{r.preset}",
@@ -503,6 +537,11 @@ def _print_summary(console: Console, rows: list[Any]) -> None:
         console.print(
             "[red]Data loss:[/] a tracker stored less than it was sent in the runs counted "
             "above; see tracker.recorded.missing in runs.jsonl."
+        )
+    if any(r.unchecked_runs for r in rows):
+        console.print(
+            "[yellow]Unchecked:[/] '?' or 'unchecked' runs had no recorded-data check "
+            "(tracker.recorded.reason in runs.jsonl says why)."
         )
 
 

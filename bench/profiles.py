@@ -22,6 +22,7 @@ User profiles come from a TOML file (``--profiles-file``)::
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,11 @@ class Profile:
     artifact_every: int | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
+            raise ProfileError(
+                f"profile name {self.name!r}: use letters, digits, '-' and '_' only "
+                "(it becomes part of each run's id and directory)"
+            )
         for key in ("scalars", "every", "histogram_every", "artifact_every"):
             value = getattr(self, key)
             optional = key in ("histogram_every", "artifact_every")
@@ -78,6 +84,19 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def measured_calls(self, warmup_steps: int, steps: int) -> dict[str, int]:
+        """How many log, histogram and artifact calls fall in the measure window."""
+        window = range(warmup_steps, warmup_steps + steps)
+
+        def count(every: int | None) -> int:
+            return sum(1 for i in window if i % every == 0) if every else 0
+
+        return {
+            "log": count(self.every),
+            "histogram": count(self.histogram_every),
+            "artifact": count(self.artifact_every),
+        }
 
 
 BUILTIN_PROFILES: dict[str, Profile] = {

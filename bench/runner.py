@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -183,6 +183,34 @@ def _tail(path: Path, limit: int = 2000) -> str:
 
 # --------------------------------------------------------------------------- one run
 
+INHERITED_TRACKER_PREFIXES = ("WANDB_", "MLFLOW_", "TRACKIO_", "CODECARBON_")
+KEPT_TRACKER_VARIABLES = frozenset({"WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_ENTITY"})
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def base_environment(inherited: Mapping[str, str]) -> dict[str, str]:
+    """The environment of every process of a run, before the tracker's own variables.
+
+    Tracker settings the user happens to have set (``MLFLOW_ENABLE_ASYNC_LOGGING``,
+    ``TRACKIO_SPACE_ID``, ``WANDB_MODE``, ...) are dropped so that they cannot change what a
+    configuration is; W&B's credentials, server URL and entity stay for ``wandb-online``.
+    Telemetry is switched off, and local services are never reached through a proxy.
+    """
+    env = {
+        k: v
+        for k, v in inherited.items()
+        if k in KEPT_TRACKER_VARIABLES or not k.startswith(INHERITED_TRACKER_PREFIXES)
+    }
+    env.update(TELEMETRY_OFF_ENV)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    for key in ("NO_PROXY", "no_proxy"):
+        present = [h for h in env.get(key, "").split(",") if h]
+        env[key] = ",".join([*present, *(h for h in LOCAL_HOSTS if h not in present)])
+    return env
+
 
 def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
     """Execute one run and return its record (not yet written)."""
@@ -194,17 +222,28 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
     write_json_atomic(run_dir / "spec.json", spec.to_dict(), indent=2)
 
     tracker = make_tracker(spec.tracker, run_dir, TrackerOptions(spec.sysmetrics_interval_s))
-    env = dict(os.environ)
-    env.update(TELEMETRY_OFF_ENV)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
-    )
+    env = base_environment(os.environ)
     sampler_env = dict(env)
-    service = tracker.service()
-    if service is not None:
-        service.start_timeout_s = opts.service_start_timeout_s
-    env.update(tracker.environment())  # after service(): it may name the service's port
+    try:
+        service = tracker.service()
+        if service is not None:
+            service.start_timeout_s = opts.service_start_timeout_s
+        env.update(tracker.environment())  # after service(): it may name the service's port
+    except Exception as exc:  # a broken adapter fails its run, not the matrix
+        return build_record(
+            spec=spec,
+            status="failed",
+            error=f"tracker {spec.tracker!r} could not prepare the run: "
+            f"{type(exc).__name__}: {exc}",
+            started_at=_utc_now(),
+            wall_s=0.0,
+            result={},
+            samples=None,
+            rusage=None,
+            exit_code=None,
+            killed=[],
+            run_dir=run_dir.relative_to(out_dir),
+        )
     try:
         return _run_with_service(spec, opts, tracker, service, env, sampler_env, out_dir, run_dir)
     finally:
@@ -232,6 +271,7 @@ def _run_with_service(
         try:
             service.start(sampler_env)
         except ServiceError as exc:
+            stopped = service.stop()
             return build_record(
                 spec=spec,
                 status="failed",
@@ -242,14 +282,9 @@ def _run_with_service(
                 samples=None,
                 rusage=None,
                 exit_code=None,
-                killed=[],
+                killed=list(stopped["killed_pids"]),
                 run_dir=run_dir.relative_to(out_dir),
-                service={
-                    "name": service.name,
-                    "pid": service.pid,
-                    "start_s": None,
-                    **service.stop(),
-                },
+                service={"name": service.name, "pid": service.pid, "start_s": None, **stopped},
             )
     exit_t: float | None = None
     status, error = "ok", None
@@ -375,7 +410,13 @@ def _run_with_service(
         if tail:
             error = f"{error}\n--- worker log tail ---\n{tail}"
     recorded = None
-    if status == "ok":
+    if status == "ok" and signal.SIGINT in signal.sigpending():
+        recorded = {
+            "checked": False,
+            "reason": "interrupted (Ctrl-C) before the read-back",
+            "data_loss": None,
+        }
+    elif status == "ok":
         recorded = _check_recorded(tracker, spec_path, result_path, result, env, opts)
     service_facts = None
     if service is not None:
@@ -484,7 +525,14 @@ def _check_recorded(
             "reason": f"read-back failed: {doc.get('error')}",
             "data_loss": None,
         }
-    block = compare_recorded(result.get("sent") or {}, doc["found"])
+    try:
+        block = compare_recorded(result.get("sent") or {}, doc["found"])
+    except Exception as exc:  # a malformed read-back must not stop the matrix
+        return {
+            "checked": False,
+            "reason": f"read-back not comparable: {type(exc).__name__}: {exc}",
+            "data_loss": None,
+        }
     block["read_back_s"] = doc.get("read_back_s")
     return block
 

@@ -54,6 +54,8 @@ class Service:
     proc: subprocess.Popen | None = field(default=None, init=False)
     start_s: float | None = field(default=None, init=False)
     stopped: dict[str, Any] | None = field(default=None, init=False)
+    _descendants: dict[int, psutil.Process] = field(default_factory=dict, init=False)
+    _rusage: Any = field(default=None, init=False)
 
     @property
     def pid(self) -> int | None:
@@ -84,7 +86,8 @@ class Service:
             raise ServiceError(f"{self.name} could not be started: {exc}") from exc
         deadline = t0 + self.start_timeout_s
         while True:
-            if self.proc.poll() is not None:
+            self._remember_descendants()
+            if self._reap(block=False):
                 code = self.proc.returncode
                 self.stop()
                 raise ServiceError(
@@ -93,6 +96,7 @@ class Service:
                 )
             if _healthy(self.health_url):
                 self.start_s = time.monotonic() - t0
+                self._remember_descendants()
                 return
             if time.monotonic() > deadline:
                 self.stop()
@@ -103,56 +107,76 @@ class Service:
                 )
             time.sleep(0.2)
 
+    def _remember_descendants(self) -> None:
+        """Note every descendant seen, so that stop() finds them even after the main one died."""
+        with suppress(psutil.Error):
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                self._descendants.setdefault(child.pid, child)
+
+    def _reap(self, block: bool) -> bool:
+        """``wait4`` for the main process (keeping its rusage); True once it has exited."""
+        if self.proc.returncode is not None:
+            return True
+        pid, status, rusage = os.wait4(self.proc.pid, 0 if block else os.WNOHANG)
+        if not pid:
+            return False
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self._rusage = rusage
+        return True
+
     def stop(self) -> dict[str, Any]:
         """Stop the whole process tree; return the kernel's CPU figure and what had to be killed.
 
         ``cpu_s`` is the ``wait4`` rusage of the service's main process and every descendant it
-        reaped (its whole life: start-up, the run, the recorded-data check).
+        reaped (its whole life: start-up, the run, the recorded-data check). Ctrl-C is held back
+        until every process is gone.
         """
         if self.stopped is not None:
             return self.stopped
         out: dict[str, Any] = {"cpu_s": None, "exit_code": None, "killed_pids": []}
         if self.proc is None:
             return out
-        self.stopped = out
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            tree = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(True)]
-        except psutil.Error:
-            tree = []
-        if self.proc.returncode is None:
+            if self.proc.returncode is None:
+                self._remember_descendants()
+            group = self.proc.pid  # its session's process group outlives a dead leader
             with suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.stop_grace_s
-        rusage = None
-        while self.proc.returncode is None and time.monotonic() < deadline:
-            pid, status, rusage = os.wait4(self.proc.pid, os.WNOHANG)
-            if pid:
-                self.proc.returncode = os.waitstatus_to_exitcode(status)
-                break
-            time.sleep(0.05)
-        if self.proc.returncode is None:
+                os.killpg(group, signal.SIGTERM)
+            deadline = time.monotonic() + self.stop_grace_s
+            while not self._reap(block=False) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self.proc.returncode is None:
+                with suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signal.SIGKILL)
+                self._reap(block=True)
+                out["killed_pids"].append(self.proc.pid)
+            killed = []
+            for proc in self._descendants.values():  # still running: ignored SIGTERM, or
+                with suppress(psutil.Error):  # left the group, or orphaned by a dead leader
+                    if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                        proc.kill()
+                        killed.append(proc)
+                        out["killed_pids"].append(proc.pid)
             with suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            _, status, rusage = os.wait4(self.proc.pid, 0)
-            self.proc.returncode = os.waitstatus_to_exitcode(status)
-            out["killed_pids"].append(self.proc.pid)
-        killed = []
-        for proc in tree[1:]:  # descendants that left the process group, or ignored SIGTERM
-            with suppress(psutil.Error):
-                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                    proc.kill()
-                    killed.append(proc)
-                    out["killed_pids"].append(proc.pid)
-        psutil.wait_procs(killed, timeout=5)
-        if rusage is not None:
-            out["cpu_s"] = rusage.ru_utime + rusage.ru_stime
-        out["exit_code"] = self.proc.returncode
+                os.killpg(group, signal.SIGKILL)  # any member never seen as a descendant
+            psutil.wait_procs(killed, timeout=5)
+            if self._rusage is not None:
+                out["cpu_s"] = self._rusage.ru_utime + self._rusage.ru_stime
+            out["exit_code"] = self.proc.returncode
+            self.stopped = out
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         return out
 
 
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _healthy(url: str) -> bool:
+    """True when ``url`` answers 200 (never through a proxy: services are on 127.0.0.1)."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with _NO_PROXY.open(url, timeout=2) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -56,6 +56,18 @@ def compare_recorded(sent: dict[str, Any], found: dict[str, Any]) -> dict[str, A
         expected["emissions_rows"], got["emissions_rows"] = 1, found["emissions_rows"]
         if found["emissions_rows"] < 1:
             missing["emissions_rows"] = 1
+    unchecked = [
+        kind
+        for kind in ("metrics", *KINDS)
+        if sent.get(kind) and found.get(kind) is None  # sent, but not read back
+    ]
+    if not expected:
+        return {
+            "checked": False,
+            "reason": "the read-back returned nothing to compare with what was sent",
+            "unchecked_kinds": unchecked,
+            "data_loss": None,
+        }
     return {
         "checked": True,
         "method": found.get("method"),
@@ -63,9 +75,27 @@ def compare_recorded(sent: dict[str, Any], found: dict[str, Any]) -> dict[str, A
         "found": got,
         "missing": missing,
         "extra": extra,
+        "unchecked_kinds": unchecked,
         "system_metrics_samples": found.get("system_metrics_samples"),
         "data_loss": bool(missing),
     }
+
+
+def check_found(found: Any) -> dict[str, Any]:
+    """``found`` if it has the shape :meth:`Tracker.read_back` promises, else ``TypeError``."""
+    if not isinstance(found, dict):
+        raise TypeError(f"read_back returned {type(found).__name__}, not a dict")
+    metrics = found.get("metrics")
+    if metrics is not None and not (
+        isinstance(metrics, dict)
+        and all(isinstance(k, str) and isinstance(v, int) for k, v in metrics.items())
+    ):
+        raise TypeError("read_back's 'metrics' must be None or a dict of key -> int count")
+    for kind in (*KINDS, "emissions_rows"):
+        value = found.get(kind)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise TypeError(f"read_back's {kind!r} must be None or an int, got {value!r}")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         tracker = make_tracker(
             spec["tracker"], args.result.parent, TrackerOptions(spec.get("sysmetrics_interval_s"))
         )
-        found = tracker.read_back(result["tracker"]["handle"])
+        found = check_found(tracker.read_back(result["tracker"]["handle"]))
         doc: dict[str, Any] = {"found": found, "error": None}
         code = 0
     except Exception as exc:

@@ -120,3 +120,48 @@ def test_weight_histogram_counts_every_weight_with_exact_moments():
     assert hist.edges[-1] == pytest.approx(float(flat.max()))
     assert hist.sum == pytest.approx(float(flat.sum()), rel=1e-5)
     assert hist.sum_squares == pytest.approx(float(flat.square().sum()), rel=1e-5)
+
+
+def test_profile_names_stay_inside_the_run_directory(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('[profiles."../escape"]\nscalars = 1\nevery = 1\n')
+    with pytest.raises(ProfileError, match="letters, digits"):
+        resolve_profiles(("../escape",), path)
+
+
+def test_measured_calls_count_only_the_measure_window():
+    artifacts = BUILTIN_PROFILES["artifacts"]
+    # gpt/resnet small: 5 warm-up + 60 steps: the only checkpoint (step 0) is in warm-up
+    assert artifacts.measured_calls(5, 60) == {"log": 60, "histogram": 0, "artifact": 0}
+    assert BUILTIN_PROFILES["heavy"].measured_calls(50, 1000)["histogram"] == 20
+    assert BUILTIN_PROFILES["light"].measured_calls(5, 20) == {
+        "log": 2,
+        "histogram": 0,
+        "artifact": 0,
+    }
+
+
+def test_cli_warns_when_a_profile_makes_no_measured_call(capsys):
+    from rich.console import Console
+
+    from bench.cli import _warn_profiles_without_measured_calls
+    from bench.matrix import MatrixSpec, expand
+    from workloads.base import Preset
+
+    spec = MatrixSpec(
+        workloads=("gpt",),
+        presets=("small",),
+        trackers=("none",),
+        profiles=(BUILTIN_PROFILES["artifacts"],),
+        reps=1,
+        seed=0,
+        steps=None,
+        warmup_steps=None,
+        threads=1,
+        device="cpu",
+        sample_interval_s=0.05,
+    )
+    runs = expand(spec, {("gpt", "small"): Preset(60, 5, {})})
+    _warn_profiles_without_measured_calls(Console(width=200), runs)
+    out = capsys.readouterr().out
+    assert "no artifact call falls in the measure window" in out and "Raise --steps" in out

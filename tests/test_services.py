@@ -82,3 +82,25 @@ def test_missing_executable_is_a_service_error(tmp_path):
     )
     with pytest.raises(ServiceError, match="could not be started"):
         service.start({})
+
+
+def test_service_dying_during_start_takes_its_children_with_it(tmp_path):
+    code = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        "open('child.pid', 'w').write(str(child.pid))\n"
+        "time.sleep(0.5)\n"
+        "sys.exit(1)\n"
+    )
+    service = Service(
+        name="dies",
+        argv=[sys.executable, "-c", code],
+        health_url=f"http://127.0.0.1:{free_port()}/health",
+        cwd=tmp_path,
+        log_path=tmp_path / "service.log",
+    )
+    with pytest.raises(ServiceError, match="exited with code 1"):
+        service.start({"PATH": "/usr/bin:/bin"})
+    child = int((tmp_path / "child.pid").read_text())
+    assert _gone(child)
+    assert service.stopped["exit_code"] == 1 and service.stopped["cpu_s"] is not None

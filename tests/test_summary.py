@@ -34,6 +34,7 @@ def test_ratios_use_the_baseline_of_the_same_profile_and_loss_is_counted():
     assert rows[("x", "light")].ratio_to_none == 1.5
     assert rows[("x", "heavy")].ratio_to_none == 11.0 / 4.0  # median of the two ok runs
     assert rows[("x", "heavy")].data_loss_runs == 1 and rows[("x", "heavy")].unchecked_runs == 1
+    assert rows[("x", "heavy")].checked_runs == 1
     assert rows[("x", "heavy")].other_runs == 1
     assert rows[("none", "heavy")].unchecked_runs == 0  # stores nothing: not "unchecked"
     assert rows[("x", "light")].log_call_p50_s_median == 0.002
@@ -44,3 +45,10 @@ def test_schema_1_records_group_under_their_log_interval():
     old["spec"].pop("profile")
     old["spec"]["log_every"] = 10
     assert summarise([old])[0].profile == "every 10"
+
+
+def test_cpu_includes_the_service_of_server_modes():
+    rec = _rec("mlflow-server", "light", 1.0, recorded={"checked": True}, data_loss=False)
+    rec["service"] = {"cpu_s_during_run": 2.5}
+    (row,) = summarise([rec])
+    assert row.cpu_s_median == 3.5  # 1.0 s worker tree + 2.5 s server

@@ -156,3 +156,47 @@ def test_service_that_never_gets_healthy_fails_the_run_and_is_stopped(tmp_path, 
     pid = failed["service"]["pid"]
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert recs["none"]["status"] == "ok"  # the matrix went on
+
+
+def test_codecarbon_and_pytest_benchmark_share_a_working_cpuinfo():
+    """Both depend on a ``cpuinfo`` module (py-cpuinfo, py-cpuinfo2); whichever was installed
+    last provides it, and both must still get CPU facts from it."""
+    import cpuinfo
+    from codecarbon.core import cpu  # noqa: F401 - imports cpuinfo at module level
+
+    info = cpuinfo.get_cpu_info()
+    assert isinstance(info, dict) and info.get("arch") and info.get("count")
+
+
+def test_run_environment_drops_stray_tracker_settings_and_bypasses_proxies():
+    from bench.runner import base_environment
+
+    env = base_environment(
+        {
+            "MLFLOW_ENABLE_ASYNC_LOGGING": "true",  # would turn mlflow-sqlite into async
+            "TRACKIO_SPACE_ID": "me/space",  # would make trackio upload
+            "WANDB_MODE": "online",
+            "WANDB_API_KEY": "kept-for-wandb-online",
+            "NO_PROXY": "example.org",
+            "PATH": "/usr/bin",
+        }
+    )
+    assert "MLFLOW_ENABLE_ASYNC_LOGGING" not in env and "TRACKIO_SPACE_ID" not in env
+    assert "WANDB_MODE" not in env and env["WANDB_API_KEY"] == "kept-for-wandb-online"
+    assert env["NO_PROXY"] == "example.org,127.0.0.1,localhost"
+    assert env["no_proxy"] == "127.0.0.1,localhost"
+    assert env["MLFLOW_DISABLE_TELEMETRY"] == "true" and env["PATH"] == "/usr/bin"
+
+
+def test_malformed_or_empty_read_back_is_not_reported_as_no_loss():
+    from bench.verify import check_found
+
+    sent = {"metrics": {"loss": 3}, "histograms": 1, "artifacts": None}
+    block = compare_recorded(sent, {})
+    assert block["checked"] is False and block["data_loss"] is None
+    assert block["unchecked_kinds"] == ["metrics", "histograms"]
+    partial = compare_recorded(sent, {"metrics": {"loss": 3}})
+    assert partial["data_loss"] is False and partial["unchecked_kinds"] == ["histograms"]
+    for bad in ([], {"metrics": {"loss": "3"}}, {"histograms": 1.5}):
+        with pytest.raises(TypeError):
+            check_found(bad)

@@ -23,6 +23,7 @@ from bench.samplers.proctree import ProcessTreeSampler
 from bench.samplers.series import Series
 
 ENERGY_SAMPLERS = ("nvml", "rapl")
+SERVICE_PERIOD_S = 0.5
 
 
 def make_energy_sampler(name: str) -> Sampler:
@@ -77,21 +78,23 @@ def run(
         else:
             samplers.append(sampler)
     sources: list[EnergySource] = [s for smp in samplers for s in smp.energy_sources()]
+    # A tracker's service (an MLflow server: 15 processes) is sampled beside the worker, but
+    # only every SERVICE_PERIOD_S, so that the sampler's own CPU stays close to other runs'.
     service = None
-    if service_pid is not None:  # a tracker's service (an MLflow server), sampled beside
+    service_every = max(1, round(SERVICE_PERIOD_S / interval_s))
+    if service_pid is not None:
         service = ProcessTreeSampler(service_pid, prefix="service")
         try:
             service.open()
         except SamplerUnavailable as exc:
             unavailable["service"] = exc.reason
             service = None
-        else:
-            samplers.append(service)
 
     print("ready", flush=True)
     cpu_loop_start = time.process_time()
     readings: list[tuple[float, dict[str, float]]] = []
     next_t = time.monotonic()
+    tick = 0
     while True:
         t = time.monotonic()
         reading: dict[str, float] = {}
@@ -104,10 +107,20 @@ def run(
                 # covered by samples and come out null with a reason, never as a partial sum.
                 samplers.remove(smp)
                 smp.close()
+        last = (
+            stop
+            or tree.all_exited
+            or (tree.root_exit_t is not None and t - tree.root_exit_t > orphan_grace_s)
+        )
+        if service is not None and (tick % service_every == 0 or last):
+            try:
+                reading.update(service.read())
+            except SamplerError as exc:
+                errors.append(f"service sampler failed at t={t:.3f}: {exc}; stopped")
+                service = None
+        tick += 1
         readings.append((t, reading))
-        if stop or tree.all_exited:
-            break
-        if tree.root_exit_t is not None and t - tree.root_exit_t > orphan_grace_s:
+        if last:
             break
         next_t += interval_s
         delay = next_t - time.monotonic()

@@ -3,8 +3,9 @@
 An adapter runs inside the worker process. ``load()`` imports the tracker library (timed on its
 own inside the worker's ``import`` phase), ``init()`` starts a run (``init`` phase), ``log()``,
 ``log_histogram()`` and ``log_artifact()`` are called as the logging profile says during warm-up
-and the measure window (each call timed by the worker), and ``finish()`` flushes and closes the
-run (``finish`` phase). ``handle()`` then returns what identifies the stored run.
+and the measure window (the worker times each call in the measure window), and ``finish()``
+flushes and closes the run (``finish`` phase). ``handle()`` then returns what identifies the
+stored run.
 
 In the *runner* process: ``environment()`` gives the worker's extra environment variables
 (never secrets copied into records) and ``service()`` a process to run beside the worker (an

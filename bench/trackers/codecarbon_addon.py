@@ -85,8 +85,10 @@ class CodecarbonAddon(Tracker):
         self.inner.log_artifact(step, path)
 
     def finish(self) -> None:
-        self._emissions.stop()
-        self.inner.finish()
+        try:
+            self._emissions.stop()
+        finally:
+            self.inner.finish()
 
     def handle(self) -> dict[str, Any]:
         return self.inner.handle()

@@ -105,7 +105,7 @@ class _Mlflow(Tracker):
         run_id = handle["run_id"]
         keys = client.get_run(run_id).data.metrics
         metrics: dict[str, int] = {}
-        system_samples = None
+        system_samples = 0 if self.options.system_metrics else None
         for key in keys:
             count = len(client.get_metric_history(run_id, key))
             if key.startswith(SYSTEM_PREFIX):
