@@ -161,47 +161,79 @@ def resolve_profiles(names: tuple[str, ...], path: Path | None = None) -> tuple[
 
 
 def chunk_norms(tensors: list[torch.Tensor], count: int) -> torch.Tensor:
-    """L2 norms of ``count`` equal chunks of the tensors flattened end to end (float32).
+    """L2 norms of ``count`` equal chunks of the tensors laid end to end (float32).
 
-    The last chunk is zero-padded; one concatenation and one reduction, no synchronisation.
+    Nothing is copied: each chunk is a set of views into the tensors (contiguous ones; others
+    are flattened), their norms come from one fused ``torch._foreach_norm`` (what
+    ``clip_grad_norm_`` uses) and are combined per chunk on the device; no synchronisation.
+    The last chunk may be shorter.
     """
     import torch
-    import torch.nn.functional as F
 
-    flat = torch.cat([t.detach().reshape(-1).float() for t in tensors])
-    pad = (-flat.numel()) % count
-    if pad:
-        flat = F.pad(flat, (0, pad))
-    return flat.view(count, -1).norm(dim=1)
+    total = sum(t.numel() for t in tensors)
+    size = -(-total // count)  # elements per chunk, rounded up
+    pieces: list[torch.Tensor] = []
+    owners: list[int] = []
+    start = 0
+    for tensor in tensors:
+        flat = tensor.detach().reshape(-1)
+        offset = 0
+        while offset < flat.numel():
+            chunk = (start + offset) // size
+            take = min(flat.numel() - offset, (chunk + 1) * size - start - offset)
+            pieces.append(flat[offset : offset + take])
+            owners.append(chunk)
+            offset += take
+        start += flat.numel()
+    squares = torch.stack(torch._foreach_norm(pieces)).float().square()
+    index = torch.tensor(owners, device=squares.device)
+    out = torch.zeros(count, dtype=torch.float32, device=squares.device)
+    return out.index_add_(0, index, squares).sqrt()
 
 
 class ScalarSource:
-    """Builds each logged step's scalars for a profile from a model's tensors."""
+    """Builds each logged step's scalars for a profile from a model's tensors.
 
-    def __init__(self, profile: Profile, model: torch.nn.Module) -> None:
+    ``rate_keys`` is how many throughput scalars the caller adds after the workload's metrics
+    (they come before the extra norms).
+    """
+
+    def __init__(self, profile: Profile, model: torch.nn.Module, rate_keys: int = 0) -> None:
         self.profile = profile
         self.params = [p for p in model.parameters() if p.requires_grad]
+        self.rate_keys = rate_keys
 
-    def scalars(self, base: dict[str, float]) -> dict[str, float]:
-        """``base`` (workload metrics, throughput) cut or filled to the profile's count."""
+    def materialise(self, metrics: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+        """The workload's metrics as floats, and the extra norms the profile needs.
+
+        One device synchronisation for both (a single ``.tolist()``).
+        """
         import torch
 
-        wanted = self.profile.scalars
-        out = dict(list(base.items())[:wanted])
-        extra = wanted - len(out)
-        if extra <= 0:
-            return out
+        tensors = [k for k, v in metrics.items() if isinstance(v, torch.Tensor)]
+        parts = [metrics[k].detach().float().reshape(1) for k in tensors]
+        extra = max(0, self.profile.scalars - len(metrics) - self.rate_keys)
         n_weights = (extra + 1) // 2
         n_grads = extra - n_weights
-        parts = [chunk_norms(self.params, n_weights)]
+        if n_weights:
+            parts.append(chunk_norms(self.params, n_weights))
         if n_grads:
             grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
             parts.append(chunk_norms(grads, n_grads))
-        values = torch.cat(parts).tolist()  # the one synchronisation
-        for k in range(n_weights):
-            out[f"weights/chunk_{k:03d}_norm"] = values[k]
-        for k in range(n_grads):
-            out[f"grads/chunk_{k:03d}_norm"] = values[n_weights + k]
+        flat = torch.cat([p.to(parts[0].device) for p in parts]).tolist() if parts else []
+        read = dict(zip(tensors, flat[: len(tensors)], strict=True))
+        values = {k: read[k] if k in read else float(v) for k, v in metrics.items()}
+        norms = flat[len(tensors) :]
+        extras = {f"weights/chunk_{k:03d}_norm": norms[k] for k in range(n_weights)}
+        extras.update({f"grads/chunk_{k:03d}_norm": norms[n_weights + k] for k in range(n_grads)})
+        return values, extras
+
+    def scalars(self, base: dict[str, float], extras: dict[str, float]) -> dict[str, float]:
+        """``base`` (workload metrics, throughput) cut, or filled with ``extras``, to the
+        profile's count."""
+        wanted = self.profile.scalars
+        out = dict(list(base.items())[:wanted])
+        out.update(list(extras.items())[: wanted - len(out)])
         return out
 
     def weight_histogram(self) -> Histogram:

@@ -230,25 +230,37 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
             service.start_timeout_s = opts.service_start_timeout_s
         env.update(tracker.environment())  # after service(): it may name the service's port
     except Exception as exc:  # a broken adapter fails its run, not the matrix
-        return build_record(
-            spec=spec,
-            status="failed",
-            error=f"tracker {spec.tracker!r} could not prepare the run: "
-            f"{type(exc).__name__}: {exc}",
-            started_at=_utc_now(),
-            wall_s=0.0,
-            result={},
-            samples=None,
-            rusage=None,
-            exit_code=None,
-            killed=[],
-            run_dir=run_dir.relative_to(out_dir),
-        )
+        error = f"tracker {spec.tracker!r} could not prepare the run: {type(exc).__name__}: {exc}"
+        return _failed_before_worker(spec, error, _utc_now(), run_dir.relative_to(out_dir))
     try:
         return _run_with_service(spec, opts, tracker, service, env, sampler_env, out_dir, run_dir)
     finally:
         if service is not None and service.proc is not None and service.proc.returncode is None:
             service.stop()  # an exception on the way: never leave the service running
+
+
+def _failed_before_worker(
+    spec: RunSpec,
+    error: str,
+    started_at: str,
+    run_dir: Path,
+    service: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The record of a run that failed before its worker started (tracker or service)."""
+    return build_record(
+        spec=spec,
+        status="failed",
+        error=error,
+        started_at=started_at,
+        wall_s=0.0,
+        result={},
+        samples=None,
+        rusage=None,
+        exit_code=None,
+        killed=list((service or {}).get("killed_pids", [])),
+        run_dir=run_dir,
+        service=service,
+    )
 
 
 def _run_with_service(
@@ -272,19 +284,9 @@ def _run_with_service(
             service.start(sampler_env)
         except ServiceError as exc:
             stopped = service.stop()
-            return build_record(
-                spec=spec,
-                status="failed",
-                error=str(exc),
-                started_at=started_at,
-                wall_s=0.0,
-                result={},
-                samples=None,
-                rusage=None,
-                exit_code=None,
-                killed=list(stopped["killed_pids"]),
-                run_dir=run_dir.relative_to(out_dir),
-                service={"name": service.name, "pid": service.pid, "start_s": None, **stopped},
+            facts = {"name": service.name, "pid": service.pid, "start_s": None, **stopped}
+            return _failed_before_worker(
+                spec, str(exc), started_at, run_dir.relative_to(out_dir), facts
             )
     exit_t: float | None = None
     status, error = "ok", None

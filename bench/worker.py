@@ -58,7 +58,7 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
 
     from bench.profiles import Profile, ScalarSource
     from bench.trackers import TrackerOptions, make_tracker
-    from workloads.base import Options, materialise
+    from workloads.base import Options
     from workloads.registry import load_workload
 
     torch.set_num_threads(int(spec["threads"]))
@@ -101,7 +101,6 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     )
     workload.build(spec["preset"], device, int(spec["seed"]), options)
     profile = Profile(**spec["profile"])
-    source = ScalarSource(profile, workload.model)
     checkpoints = run_dir / "checkpoints"
     if profile.artifact_every:
         checkpoints.mkdir(exist_ok=True)
@@ -110,6 +109,8 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     end("setup")
     samples_per_step = result["workload"]["samples_per_step"]
     tokens_per_step = result["workload"]["tokens_per_step"]
+    rate_keys = 2 if tokens_per_step else 1  # samples_per_s (and tokens_per_s) in each log
+    source = ScalarSource(profile, workload.model, rate_keys)
     config = {
         "workload": spec["workload"],
         "preset": spec["preset"],
@@ -156,14 +157,14 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
             t0 = time.perf_counter()
             metrics = workload.step(i)
             if i % profile.every == 0:
-                last = materialise(metrics)
+                last, extras = source.materialise(metrics)  # one device synchronisation
                 now = time.perf_counter()
                 elapsed = now - previous[1]
                 last["samples_per_s"] = (i - previous[0]) * samples_per_step / elapsed
                 if tokens_per_step:
                     last["tokens_per_s"] = (i - previous[0]) * tokens_per_step / elapsed
                 previous = (i, now)
-                scalars = source.scalars(last)
+                scalars = source.scalars(last, extras)
                 timed("log", tracker.log, i, scalars)
                 sent_metrics.update(scalars.keys())
             if profile.histogram_every and i % profile.histogram_every == 0:

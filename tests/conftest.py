@@ -27,5 +27,15 @@ def _no_network_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DO_NOT_TRACK", "1")
 
 
+def process_gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie waiting for its parent counts as exited)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def python() -> str:
     return sys.executable

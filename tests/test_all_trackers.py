@@ -6,11 +6,11 @@ sent, and nothing it started (worker, tracker helpers, an MLflow server) may sti
 
 import json
 
-import psutil
 import pytest
 
 from bench.cli import main
 from bench.trackers import configurations, unavailable_reason
+from tests.conftest import process_gone
 
 STEPS, WARMUP = 30, 2
 CONFIGS = [c for c in configurations() if unavailable_reason(c) is None]
@@ -35,13 +35,6 @@ def standard(tmp_path_factory):
 def rich(tmp_path_factory):
     recs = _run(tmp_path_factory.mktemp("rich") / "out", RICH, "heavy,artifacts", 100)
     return {(r["spec"]["tracker"], r["spec"]["profile"]["name"]): r for r in recs}
-
-
-def _gone(pid):
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 @pytest.mark.slow
@@ -83,7 +76,7 @@ def test_configuration_runs_keeps_all_data_and_leaves_nothing_running(standard, 
         pids += [service["pid"], *(p["pid"] for p in service["processes"])]
     else:
         assert service is None
-    assert all(_gone(pid) for pid in pids)
+    assert all(process_gone(pid) for pid in pids)
 
 
 @pytest.mark.slow

@@ -71,9 +71,13 @@ def test_chunk_norms_partition_the_whole_vector():
     torch.manual_seed(0)
     tensors = [torch.randn(7, 3), torch.randn(5), torch.randn(2, 2, 2)]
     norms = chunk_norms(tensors, 6)
-    total = torch.cat([t.reshape(-1) for t in tensors]).norm()
+    flat = torch.cat([t.reshape(-1) for t in tensors])
     assert norms.shape == (6,)
-    assert math.isclose(float(norms.square().sum().sqrt()), float(total), rel_tol=1e-5)
+    assert math.isclose(float(norms.square().sum().sqrt()), float(flat.norm()), rel_tol=1e-5)
+    # chunk k is elements [6k, 6k+6) of the 34 laid end to end, across tensor boundaries
+    expected = torch.stack([flat[k * 6 : k * 6 + 6].norm() for k in range(6)])
+    assert torch.allclose(norms, expected, rtol=1e-5)
+    assert chunk_norms(tensors, 100).shape == (100,)  # more chunks than elements: zeros
 
 
 def _model_with_grads():
@@ -87,8 +91,13 @@ def _model_with_grads():
 def test_scalars_come_to_the_profile_count_from_real_tensors(wanted):
     model = _model_with_grads()
     source = ScalarSource(Profile("p", scalars=wanted, every=1), model)
-    base = {"loss": 1.5, "accuracy": 0.5, "lr": 0.1, "grad_norm": 2.0}
-    out = source.scalars(base)
+    base = {"loss": torch.tensor(1.5), "accuracy": torch.tensor(0.5), "lr": 0.1, "grad_norm": 2.0}
+
+    def scalars():
+        return source.scalars(*source.materialise(base))
+
+    out = scalars()
+    assert out["loss"] == 1.5 and type(out["loss"]) is float  # tensors become floats
     assert len(out) == wanted
     assert list(out)[: min(wanted, 4)] == list(base)[: min(wanted, 4)]
     weights = [v for k, v in out.items() if k.startswith("weights/")]
@@ -102,7 +111,7 @@ def test_scalars_come_to_the_profile_count_from_real_tensors(wanted):
         with torch.no_grad():  # the values follow the tensors: they are not constants
             for p in model.parameters():
                 p.mul_(2)
-        again = source.scalars(base)
+        again = scalars()
         assert math.isclose(
             math.hypot(*[v for k, v in again.items() if k.startswith("weights/")]),
             2 * float(weight_total),
@@ -145,21 +154,16 @@ def test_cli_warns_when_a_profile_makes_no_measured_call(capsys):
     from rich.console import Console
 
     from bench.cli import _warn_profiles_without_measured_calls
-    from bench.matrix import MatrixSpec, expand
+    from bench.matrix import expand
+    from tests.test_matrix import _spec
     from workloads.base import Preset
 
-    spec = MatrixSpec(
+    spec = _spec(
         workloads=("gpt",),
         presets=("small",),
         trackers=("none",),
         profiles=(BUILTIN_PROFILES["artifacts"],),
         reps=1,
-        seed=0,
-        steps=None,
-        warmup_steps=None,
-        threads=1,
-        device="cpu",
-        sample_interval_s=0.05,
     )
     runs = expand(spec, {("gpt", "small"): Preset(60, 5, {})})
     _warn_profiles_without_measured_calls(Console(width=200), runs)

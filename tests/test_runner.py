@@ -8,12 +8,12 @@ import subprocess
 import sys
 import time
 
-import psutil
 import pytest
 
 from bench.cli import main
 from bench.samplers.nvml import nvml_facts
 from bench.samplers.rapl import rapl_facts
+from tests.conftest import process_gone
 
 FAST = [
     "run",
@@ -33,13 +33,6 @@ NO_ENERGY_HERE = not nvml_facts()["available"] and not rapl_facts()["available"]
 
 def _records(out):
     return [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-
-
-def _dead(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 @pytest.mark.slow
@@ -135,7 +128,7 @@ def test_hanging_worker_times_out_and_its_whole_tree_is_killed(tmp_path, test_tr
     (rec,) = _records(out)
     assert rec["status"] == "timeout" and "12 s timeout" in rec["error"]
     child = int((out / rec["files"]["run_dir"] / "child.pid").read_text())
-    assert _dead(child)  # started in a session of its own, still killed
+    assert process_gone(child)  # started in a session of its own, still killed
     assert rec["phase_reached"] == "init"
 
 
@@ -187,4 +180,4 @@ def test_ctrl_c_records_the_run_as_interrupted_and_leaves_a_valid_file(tmp_path,
     assert runner.returncode == 130, output
     (rec,) = _records(out)
     assert rec["status"] == "interrupted"
-    assert _dead(int(pid_file.read_text()))
+    assert process_gone(int(pid_file.read_text()))

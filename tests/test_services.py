@@ -3,10 +3,10 @@
 import sys
 import time
 
-import psutil
 import pytest
 
 from bench.services import Service, ServiceError, free_port
+from tests.conftest import process_gone
 
 SERVER = """
 import http.server, os, signal, subprocess, sys
@@ -23,13 +23,6 @@ class Health(http.server.BaseHTTPRequestHandler):
 print("serving", flush=True)
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
 """
-
-
-def _gone(pid):
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def test_service_becomes_healthy_and_stop_ends_its_whole_tree(tmp_path):
@@ -50,9 +43,9 @@ def test_service_becomes_healthy_and_stop_ends_its_whole_tree(tmp_path):
             break
         time.sleep(0.1)
     child = int((tmp_path / "child.pid").read_text())
-    assert not _gone(service.pid) and not _gone(child)
+    assert not process_gone(service.pid) and not process_gone(child)
     stopped = service.stop()
-    assert _gone(service.pid) and _gone(child)
+    assert process_gone(service.pid) and process_gone(child)
     assert child in stopped["killed_pids"]
     assert stopped["cpu_s"] is not None and stopped["cpu_s"] > 0
     assert service.stop() is stopped  # stopping twice is harmless
@@ -102,5 +95,5 @@ def test_service_dying_during_start_takes_its_children_with_it(tmp_path):
     with pytest.raises(ServiceError, match="exited with code 1"):
         service.start({"PATH": "/usr/bin:/bin"})
     child = int((tmp_path / "child.pid").read_text())
-    assert _gone(child)
+    assert process_gone(child)
     assert service.stopped["exit_code"] == 1 and service.stopped["cpu_s"] is not None

@@ -2,7 +2,6 @@
 
 import json
 
-import psutil
 import pytest
 
 from bench.cli import main
@@ -11,6 +10,7 @@ from bench.trackers.codecarbon_addon import CodecarbonAddon
 from bench.trackers.mlflow_tracker import MlflowServer, MlflowSqlite
 from bench.trackers.wandb_tracker import WandbOnline
 from bench.verify import compare_recorded
+from tests.conftest import process_gone
 
 FAST = ["run", "--workload", "mlp", "--preset", "tiny", "--steps", "30", "--warmup", "2"]
 
@@ -153,8 +153,7 @@ def test_service_that_never_gets_healthy_fails_the_run_and_is_stopped(tmp_path, 
     assert failed["status"] == "failed" and failed["phase_reached"] is None
     assert "did not answer" in failed["error"] and "within 3 s" in failed["error"]
     assert "test service booting" in failed["error"]  # the service's log tail
-    pid = failed["service"]["pid"]
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert process_gone(failed["service"]["pid"])
     assert recs["none"]["status"] == "ok"  # the matrix went on
 
 
