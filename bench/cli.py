@@ -1,4 +1,4 @@
-"""The ``trackerbench`` command line: ``env`` and ``run``."""
+"""The ``trackerbench`` command line: ``env``, ``run`` and ``report``."""
 
 from __future__ import annotations
 
@@ -78,6 +78,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     env = sub.add_parser("env", help="show this host, its samplers and tracker versions")
     env.add_argument("--json", action="store_true", help="print JSON")
+
+    report = sub.add_parser(
+        "report",
+        help="statistics, tables and plots of a result directory (written to DIR/report/)",
+    )
+    report.add_argument("dir", type=Path, help="result directory (holds runs.jsonl)")
+    report.add_argument(
+        "--skip-corrupt",
+        action="store_true",
+        help="skip corrupt lines of runs.jsonl (counted in the report) instead of failing",
+    )
+    report.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="what to print: the headline tables (text) or every number (json)",
+    )
+    report.add_argument(
+        "--seed", type=int, default=None, help="bootstrap seed (default: a fixed constant)"
+    )
+    report.add_argument(
+        "--resamples",
+        type=_int_at_least(999),
+        default=None,
+        help="bootstrap resamples per interval (default: 9999)",
+    )
 
     run = sub.add_parser("run", help="run a comparison matrix")
     run.add_argument("--workload", default="mlp", help="comma-separated (default: mlp)")
@@ -545,6 +571,46 @@ def _print_summary(console: Console, rows: list[Any]) -> None:
         )
 
 
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    """Write ``DIR/report/`` and print its headline (or, with ``--format json``, every number)."""
+    from analysis.output import write_report
+    from analysis.render import headline_table, render_json
+    from analysis.report import DEFAULT_RESAMPLES, DEFAULT_SEED, ReportInputError
+
+    try:
+        with console.status(f"Computing the report of {args.dir} ...", spinner="line"):
+            report, written = write_report(
+                args.dir,
+                skip_corrupt=args.skip_corrupt,
+                seed=DEFAULT_SEED if args.seed is None else args.seed,
+                n_resamples=DEFAULT_RESAMPLES if args.resamples is None else args.resamples,
+            )
+    except ReportInputError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.format == "json":
+        sys.stdout.write(render_json(report))
+        return 0
+    for group in report.groups:
+        table = headline_table(group)
+        out = Table(title=table.title, box=box.SIMPLE_HEAD, title_justify="left")
+        for name, numeric in zip(table.columns, table.numeric, strict=True):
+            out.add_column(name, justify="right" if numeric else "left")
+        for row in table.rows:
+            out.add_row(*row)
+        console.print(out)
+        for note in group.notes:
+            console.print(f"[yellow]{note}[/]")
+    if report.excluded:
+        console.print(
+            f"[yellow]{len(report.excluded)} runs left out of the statistics[/] (failed, timed "
+            "out, interrupted or data loss): listed in report.md."
+        )
+    if report.skipped_lines:
+        console.print(f"[yellow]{len(report.skipped_lines)} corrupt lines skipped.[/]")
+    console.print(f"Wrote {len(written)} files to {args.dir / 'report'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -554,6 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "env":
             return cmd_env(args, console)
+        if args.command == "report":
+            return cmd_report(args, console)
         return cmd_run(args, console)
     except UsageError as exc:
         print(f"trackerbench: error: {exc}", file=sys.stderr)

@@ -45,18 +45,26 @@ def _check_schema(doc: dict[str, Any], where: str) -> None:
         )
 
 
-def iter_records(path: Path, repair_tail: bool = False) -> Iterator[dict[str, Any]]:
+def iter_records(
+    path: Path, repair_tail: bool = False, skipped: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
     """Yield every record of a ``runs.jsonl`` file, oldest first.
 
     A corrupt line raises :class:`ResultsError` naming the line number. The one exception is a
     final line without its newline (a write cut short by a crash): with ``repair_tail`` it is
     cut off the file (it never was a complete record), otherwise it is an error too.
+
+    With a ``skipped`` list (read-only readers such as the report's ``--skip-corrupt``), corrupt
+    and incomplete lines are not errors: each one's message is appended to the list instead. An
+    unknown ``schema_version`` is always an error.
     """
     path = Path(path)
     data = path.read_bytes()
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline
-    if tail:
+    if tail and skipped is not None and not repair_tail:
+        skipped.append(f"{path}:{len(lines) + 1}: incomplete last line (a write was cut short)")
+    elif tail:
         if not repair_tail:
             raise ResultsError(
                 f"{path}:{len(lines) + 1}: incomplete last line (a write was cut short); "
@@ -71,10 +79,14 @@ def iter_records(path: Path, repair_tail: bool = False) -> Iterator[dict[str, An
             continue
         try:
             doc = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ResultsError(f"{path}:{number}: corrupt record ({exc})") from exc
-        if not isinstance(doc, dict):
-            raise ResultsError(f"{path}:{number}: corrupt record (not a JSON object)")
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            message = f"{path}:{number}: corrupt record ({exc})"
+            if skipped is None:
+                raise ResultsError(message) from exc
+            skipped.append(message)
+            continue
         _check_schema(doc, f"{path}:{number}")
         yield doc
 
