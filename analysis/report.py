@@ -295,9 +295,18 @@ def build_report(
                 )
             # The family for Holm: one metric in one group (every configuration against the
             # same baseline runs).
+            family = sum(1 for r in rows if r.comparison.p_value is not None)
             for row, p_adj in zip(rows, holm([r.comparison.p_value for r in rows]), strict=True):
                 row.p_holm = p_adj
                 row.verdict, row.significant = _verdict(metric, row.comparison, p_adj)
+                c = row.comparison
+                floor = wilcoxon_p_floor(c.n_pairs) * family
+                if not row.significant and c.design == "paired" and floor >= ALPHA:
+                    # Not "no difference": with these blocks no difference could be called.
+                    row.verdict = (
+                        f"cannot be called with {c.n_pairs} blocks (smallest possible "
+                        f"p (Holm) {min(1.0, floor):.3f})"
+                    )
             group.rows.extend(rows)
         pairs = [
             r.comparison.n_pairs for r in group.rows if r.metric is METRICS[0] and r.comparison

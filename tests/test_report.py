@@ -299,6 +299,8 @@ def test_json_format_prints_every_number(tmp_path, capsys):
     assert len(doc["rows"]) == len(METRICS)
     head = next(r for r in doc["rows"] if r["metric"] == "measure_wall_s")
     assert head["ci_low"] < head["estimate"] < head["ci_high"] and head["n_pairs"] == 4
+    # 4 blocks: the exact Wilcoxon cannot go below p = 2/16, so nothing can be called.
+    assert head["verdict"] == "cannot be called with 4 blocks (smallest possible p (Holm) 0.125)"
     assert (
         render_json(build_report(src, n_resamples=999))
         == json.dumps(doc, indent=2, sort_keys=True) + "\n"
