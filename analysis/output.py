@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from analysis.plots import render_plots
@@ -13,10 +15,20 @@ PLOT_SUFFIXES = (".png", ".svg")
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` through a temporary file and rename, so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    tmp.replace(path)
+    """Write ``text`` through a temporary file and rename, so a reader never sees half a file.
+
+    The temporary file's name is unique, so two renderings of one directory at the same time
+    cannot write into each other's file.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for reading
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _svg_element(text: str) -> str:
