@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from analysis.plots import render_plots
 from analysis.render import render_csv, render_html, render_markdown, render_tex
 from analysis.report import DEFAULT_RESAMPLES, DEFAULT_SEED, Report, build_report
+from bench.jsonio import write_text_atomic
 
 REPORT_DIR = "report"
 PLOT_SUFFIXES = (".png", ".svg")
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` through a temporary file and rename, so a reader never sees half a file.
-
-    The temporary file's name is unique, so two renderings of one directory at the same time
-    cannot write into each other's file.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _svg_element(text: str) -> str:
@@ -69,6 +51,6 @@ def write_report(
         "report.html": render_html(report, svgs),
     }
     for name, text in files.items():
-        _write_text(out_dir / name, text)
+        write_text_atomic(out_dir / name, text)
     written = [out_dir / name for name in files] + [plots_dir / name for name in plots]
     return report, sorted(written)

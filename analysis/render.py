@@ -226,8 +226,8 @@ def render_markdown(report: Report, plots: list[str]) -> str:
     parts += environment_lines(report)
     parts += ["", "## Every metric", ""]
     for metric in METRICS:
-        parts += [f"### {metric_table(report, metric).title}", ""]
-        parts += [_md_table(metric_table(report, metric)), ""]
+        table = metric_table(report, metric)
+        parts += [f"### {table.title}", "", _md_table(table), ""]
     parts += ["## Excluded runs", ""]
     if report.excluded:
         parts += [_md_table(excluded_table(report)), ""]

@@ -10,6 +10,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.metrics import METRICS_BY_KEY
+
 
 @dataclass(frozen=True)
 class ConfigSummary:
@@ -47,15 +49,11 @@ def profile_name(record: dict[str, Any]) -> str:
     return f"every {spec.get('log_every')}"
 
 
-def _cpu_s(record: dict[str, Any]) -> float | None:
-    """CPU seconds of the worker's tree plus a service's (an MLflow server) during the run."""
-    own = record["process"]["cpu_s"]
-    service = (record.get("service") or {}).get("cpu_s_during_run")
-    return own + (service or 0.0) if own is not None else None
-
-
-def _phase_wall(record: dict[str, Any], phase: str) -> float | None:
-    return (record["phases"].get(phase) or {}).get("wall_s")
+# One reading of each figure, shared with the report (analysis.metrics).
+_MEASURE = METRICS_BY_KEY["measure_wall_s"].read
+_CPU = METRICS_BY_KEY["cpu_s"].read  # worker tree + a tracker service during the run
+_INIT = METRICS_BY_KEY["init_s"].read
+_FINISH = METRICS_BY_KEY["finish_s"].read
 
 
 def summarise(records: list[dict[str, Any]]) -> list[ConfigSummary]:
@@ -76,7 +74,7 @@ def summarise(records: list[dict[str, Any]]) -> list[ConfigSummary]:
     medians: dict[tuple[str, str, str, str], float | None] = {}
     for key, recs in groups.items():
         ok = [r for r in recs if r["status"] == "ok"]
-        medians[key] = _median([_phase_wall(r, "measure") for r in ok])
+        medians[key] = _median([_MEASURE(r) for r in ok])
     out: list[ConfigSummary] = []
     for key in sorted(groups, key=lambda k: (k[0], k[1], k[3], k[2] != "none", k[2])):
         recs = groups[key]
@@ -97,10 +95,10 @@ def summarise(records: list[dict[str, Any]]) -> list[ConfigSummary]:
                 samples_per_s_median=_median(
                     [(r.get("throughput") or {}).get("samples_per_s") for r in ok]
                 ),
-                cpu_s_median=_median([_cpu_s(r) for r in ok]),
+                cpu_s_median=_median([_CPU(r) for r in ok]),
                 sampler_cpu_s_median=_median([r["sampler"]["cpu_s"] for r in ok]),
-                init_s_median=_median([_phase_wall(r, "init") for r in ok]),
-                finish_s_median=_median([_phase_wall(r, "finish") for r in ok]),
+                init_s_median=_median([_INIT(r) for r in ok]),
+                finish_s_median=_median([_FINISH(r) for r in ok]),
                 log_call_p50_s_median=_median(
                     [((r["tracker"].get("calls") or {}).get("log") or {}).get("p50_s") for r in ok]
                 ),
