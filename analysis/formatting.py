@@ -7,12 +7,24 @@ from analysis.metrics import Metric
 MIB = 1024 * 1024
 
 
+def _seconds(value: float, sign: str = "") -> str:
+    """Seconds at a readable scale: s from 1 s, ms from 1 ms, then µs, then ns."""
+    size = abs(value)
+    if size >= 1:
+        return f"{value:{sign}.3f} s"
+    if size >= 1e-3 or size == 0:
+        return f"{value * 1e3:{sign}.1f} ms"
+    if size >= 1e-6:
+        return f"{value * 1e6:{sign}.1f} µs"
+    return f"{value * 1e9:{sign}.0f} ns"
+
+
 def format_value(metric: Metric, value: float | None) -> str:
     """A mean of the metric in its unit (``-`` when absent)."""
     if value is None:
         return "-"
     if metric.unit == "s":
-        return f"{value:.3f} s" if abs(value) >= 1 else f"{value * 1000:.1f} ms"
+        return _seconds(value)
     if metric.unit == "B":
         return f"{value / MIB:.2f} MiB"
     if metric.unit == "J":
@@ -28,9 +40,7 @@ def format_effect(metric: Metric, value: float | None, signed: bool = True) -> s
     if metric.kind == "ratio":
         return f"{value * 100:{sign}.1f} %"
     if metric.unit == "s":
-        if abs(value) >= 1:
-            return f"{value:{sign}.3f} s"
-        return f"{value * 1000:{sign}.1f} ms"
+        return _seconds(value, sign)
     if metric.unit == "B":
         return f"{value / MIB:{sign}.2f} MiB"
     if metric.unit == "J":

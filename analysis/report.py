@@ -162,7 +162,7 @@ def _record_problem(doc: dict[str, Any]) -> str | None:
     return None
 
 
-def _excluded_reason(record: dict[str, Any]) -> str | None:
+def excluded_reason(record: dict[str, Any]) -> str | None:
     """Why a run is left out of the statistics, or ``None`` when it is used."""
     if record["status"] != "ok":
         error = str(record.get("error") or "no error recorded").strip().splitlines()
@@ -175,12 +175,12 @@ def _excluded_reason(record: dict[str, Any]) -> str | None:
     return None
 
 
-def _seed_for(seed: int, *parts: object) -> int:
+def seed_for(seed: int, *parts: object) -> int:
     """A per-comparison seed: stable, and independent of which other rows exist."""
     return zlib.crc32(":".join(map(str, (seed, *parts))).encode())
 
 
-def _verdict(metric: Metric, c: Comparison, p_holm: float | None) -> tuple[str, bool]:
+def verdict(metric: Metric, c: Comparison, p_holm: float | None) -> tuple[str, bool]:
     if c.estimate is None or c.p_value is None:
         return c.reason or "not computed", False
     if c.ci_low is None:
@@ -218,7 +218,7 @@ def build_report(
         dropped: dict[str, int] = {}  # tracker name -> runs left out
         for rec in recs:
             tracker = str(rec["spec"]["tracker"])
-            reason = _excluded_reason(rec)
+            reason = excluded_reason(rec)
             if reason is None:
                 config = Config(tracker, (rec.get("tracker") or {}).get("version"))
                 usable.setdefault(config, []).append(rec)
@@ -269,7 +269,7 @@ def build_report(
                         values,
                         base_values,
                         metric.kind,
-                        _seed_for(
+                        seed_for(
                             seed,
                             workload,
                             preset,
@@ -298,7 +298,7 @@ def build_report(
             family = sum(1 for r in rows if r.comparison.p_value is not None)
             for row, p_adj in zip(rows, holm([r.comparison.p_value for r in rows]), strict=True):
                 row.p_holm = p_adj
-                row.verdict, row.significant = _verdict(metric, row.comparison, p_adj)
+                row.verdict, row.significant = verdict(metric, row.comparison, p_adj)
                 c = row.comparison
                 floor = wilcoxon_p_floor(c.n_pairs) * family
                 if not row.significant and c.design == "paired" and floor >= ALPHA:

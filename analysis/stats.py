@@ -155,12 +155,15 @@ def compare(
     kind: Kind,
     seed: int,
     n_resamples: int = 9999,
+    paired: bool = True,
 ) -> Comparison:
     """Compare a configuration's per-block values with the baseline's (block -> value).
 
     ``seed`` fixes the bootstrap's resampling, so the same input gives the same interval.
+    ``paired=False`` never pairs values by key: for samples from separate sessions, whose keys
+    (round numbers) say nothing about shared conditions.
     """
-    blocks = sorted(set(config) & set(baseline))
+    blocks = sorted(set(config) & set(baseline)) if paired else []
     n_config, n_baseline = len(config), len(baseline)
     if len(blocks) >= MIN_BLOCKS:
         x = np.array([config[b] for b in blocks], dtype=float)
@@ -184,9 +187,13 @@ def compare(
             ci_high=None,
             p_value=None,
             mde=None,
-            reason=(f"too few blocks for a CI ({len(blocks)} paired; {MIN_BLOCKS} needed)"),
+            reason=(
+                f"too few blocks for a CI ({len(blocks)} paired; {MIN_BLOCKS} needed)"
+                if paired
+                else f"too few values for a CI ({min(n_config, n_baseline)}; {MIN_BLOCKS} needed)"
+            ),
         )
-    paired = design == "paired"
+    by_pair = design == "paired"
     config_mean, baseline_mean = float(np.mean(x)), float(np.mean(y))
     common = dict(
         kind=kind,
@@ -208,14 +215,14 @@ def compare(
             reason="the baseline's mean is not positive: no ratio",
         )
     estimate = float(_statistic(kind)(x, y))
-    low, high, reason = _bootstrap_ci(x, y, kind, paired, seed, n_resamples)
+    low, high, reason = _bootstrap_ci(x, y, kind, by_pair, seed, n_resamples)
     return Comparison(
         **common,
         estimate=estimate,
         ci_low=low,
         ci_high=high,
-        p_value=_p_value(x, y, paired),
-        mde=_mde(x, y, kind, paired),
+        p_value=_p_value(x, y, by_pair),
+        mde=_mde(x, y, kind, by_pair),
         reason=reason,
     )
 

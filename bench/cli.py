@@ -1,10 +1,9 @@
-"""The ``trackerbench`` command line: ``env``, ``run`` and ``report``."""
+"""The ``trackerbench`` command line: ``env``, ``run``, ``report`` and ``compare``."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
@@ -13,6 +12,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -99,6 +99,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=None, help="bootstrap seed (default: a fixed constant)"
     )
     report.add_argument(
+        "--resamples",
+        type=_int_at_least(999),
+        default=None,
+        help="bootstrap resamples per interval (default: 9999)",
+    )
+
+    comp = sub.add_parser(
+        "compare",
+        help="is B worse than A? two pytest-benchmark JSON files or two result directories",
+        description="Compare B with A (unpaired: separate sessions) with the report's "
+        "significance-gated verdict. Exit status: 0 no regression, 1 regression, 2 bad input.",
+    )
+    comp.add_argument("a", type=Path, help="the reference: pytest-benchmark JSON or result dir")
+    comp.add_argument("b", type=Path, help="the candidate, of the same kind")
+    comp.add_argument(
+        "--metric",
+        default=None,
+        help="comma-separated metric keys to compare (default: all; time_s is a plain "
+        "benchmark's time per round)",
+    )
+    comp.add_argument("--format", choices=("text", "json"), default="text", help="output")
+    comp.add_argument(
+        "--seed", type=int, default=None, help="bootstrap seed (default: a fixed constant)"
+    )
+    comp.add_argument(
         "--resamples",
         type=_int_at_least(999),
         default=None,
@@ -296,6 +321,7 @@ def _resolve_matrix(args: argparse.Namespace):
     """The matrix the flags describe, the presets it uses, and the workload classes."""
     import torch
 
+    from bench.environment import usable_cpus
     from bench.matrix import MatrixSpec
     from bench.plugins import PluginError
     from bench.profiles import ProfileError, resolve_profiles
@@ -345,7 +371,7 @@ def _resolve_matrix(args: argparse.Namespace):
         seed=args.seed,
         steps=args.steps,
         warmup_steps=args.warmup,
-        threads=args.threads or _usable_cpus(),
+        threads=args.threads or usable_cpus(),
         device=device,
         sample_interval_s=args.sample_interval,
         precision=args.precision,
@@ -439,13 +465,6 @@ def _warn_profiles_without_measured_calls(console: Console, runs: list[Any]) -> 
                     f"{run.warmup_steps}..{run.warmup_steps + run.steps - 1}, one every "
                     f"{every}); its cost is then not in the measured figures. Raise --steps."
                 )
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -611,6 +630,90 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    """B against A; exit 1 when a metric regressed (a significant change in its costly way)."""
+    from analysis.compare import CompareInputError, compare_sides, load_side, metric_keys, to_json
+    from analysis.formatting import format_ci, format_effect, format_p, format_value
+    from analysis.report import DEFAULT_RESAMPLES, DEFAULT_SEED, ReportInputError
+
+    try:
+        metrics = metric_keys(args.metric) if args.metric is not None else None
+        with console.status("Comparing ...", spinner="line"):
+            result = compare_sides(
+                load_side(args.a),
+                load_side(args.b),
+                metrics,
+                seed=DEFAULT_SEED if args.seed is None else args.seed,
+                n_resamples=DEFAULT_RESAMPLES if args.resamples is None else args.resamples,
+            )
+    except (CompareInputError, ReportInputError) as exc:
+        raise UsageError(str(exc)) from exc
+    if not result.rows:
+        raise UsageError(f"nothing to compare: no entry of A and B has the metrics {args.metric}")
+    regressions = result.regressions
+    if args.format == "json":
+        sys.stdout.write(json.dumps(to_json(result), indent=2, sort_keys=True) + "\n")
+        return 1 if regressions else 0
+    console.print(
+        f"B ({args.b}) against A ({args.a}): unpaired (separate sessions); Holm over the "
+        "entries of each metric; a change is called when p (Holm) < 0.05 and the 95 % CI "
+        "excludes 0."
+    )
+    notes: dict[str, int] = {}
+    by_entry: dict[str, list[Any]] = {}
+    for row in result.rows:
+        by_entry.setdefault(row.label, []).append(row)
+    for label, rows in by_entry.items():
+        table = Table(title=escape(label), box=box.SIMPLE_HEAD, title_justify="left")
+        for name, right in (
+            ("metric", False),
+            ("A mean", True),
+            ("B mean", True),
+            ("n A/B", True),
+            ("change [95 % CI]", True),
+            ("p (Holm)", True),
+            ("verdict", False),
+        ):
+            table.add_column(name, justify="right" if right else "left")
+        for row in rows:
+            c = row.comparison
+            text = row.verdict
+            if c is None or c.estimate is None:  # a long reason: a numbered note below
+                number = notes.setdefault(text, len(notes) + 1)
+                text = f"not compared [{number}]"
+            mark = "[red]" if row.regression else "[green]" if row.significant else ""
+            change = "-"
+            if c is not None and c.estimate is not None:
+                change = format_effect(row.metric, c.estimate)
+                if c.ci_low is not None:
+                    change += " " + format_ci(row.metric, c.ci_low, c.ci_high)
+            table.add_row(
+                row.metric.key + (" *" if row.batched else ""),
+                format_value(row.metric, c.baseline_mean if c else None),
+                format_value(row.metric, c.config_mean if c else None),
+                f"{c.n_baseline}/{c.n_config}" if c else "-",
+                change,
+                format_p(row.p_holm),
+                f"{mark}{escape(text)}",
+            )
+        console.print(table)
+    for text, number in notes.items():
+        console.print(f"[{number}] {text}", markup=False)
+    if any(r.batched for r in result.rows):
+        console.print("* more than 2000 rounds a side: compared as 2000 batch means")
+    for side, names in (("A", result.only_a), ("B", result.only_b)):
+        if names:
+            console.print(f"[yellow]Only in {side} (not compared):[/] {escape(', '.join(names))}")
+    if regressions:
+        console.print(
+            f"[red]{len(regressions)} regression(s):[/] "
+            + escape("; ".join(f"{r.name} {r.metric.key} {r.verdict}" for r in regressions))
+        )
+        return 1
+    console.print("No regression.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -622,6 +725,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_env(args, console)
         if args.command == "report":
             return cmd_report(args, console)
+        if args.command == "compare":
+            return cmd_compare(args, console)
         return cmd_run(args, console)
     except UsageError as exc:
         print(f"trackerbench: error: {exc}", file=sys.stderr)

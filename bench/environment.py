@@ -49,6 +49,13 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def harness_commit() -> str | None:
     """Git commit of the trackerbench source tree, when it is a git checkout."""
     root = Path(__file__).resolve().parents[1]

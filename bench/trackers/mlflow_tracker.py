@@ -71,8 +71,9 @@ class _Mlflow(Tracker):
     def init(self, run_name: str, config: dict[str, Any]) -> None:
         mlflow = self._mlflow
         mlflow.set_tracking_uri(self.tracking_uri)
-        if self.async_logging:
-            mlflow.config.enable_async_logging(True)
+        # Set either way: the setting is process-wide, and the micro suite runs several
+        # configurations in one process.
+        mlflow.config.enable_async_logging(self.async_logging)
         if self.options.system_metrics and self.sysmetrics_interval_s is not None:
             mlflow.set_system_metrics_sampling_interval(self.sysmetrics_interval_s)
         mlflow.set_experiment("trackerbench")

@@ -122,3 +122,10 @@ class OomWorkload(MlpWorkload):
             "CUDA out of memory. Tried to allocate 96.00 GiB. GPU 0 has a total capacity of "
             "79.19 GiB of which 12.00 MiB is free."
         )
+
+
+class MissingTracker(_Quiet):
+    """An adapter whose tracker package is not installed: unusable here, with the reason."""
+
+    name = "test-missing"
+    distribution = "tb-not-installed"

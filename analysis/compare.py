@@ -1,0 +1,373 @@
+"""``trackerbench compare A B``: did B get worse than A?
+
+A and B are two pytest-benchmark JSON files (``--benchmark-json`` with
+``--benchmark-save-data``, or ``--benchmark-autosave`` files) or two result directories
+(``trackerbench run --out``). Entries are matched by name: a benchmark's ``fullname``, or a
+result directory's workload, preset, profile and tracker configuration. For each match and
+metric, B is compared with A the way the report compares a configuration with ``none``
+(:func:`analysis.stats.compare`: ratio of means or difference of means, 95 % BCa bootstrap
+interval, Holm-adjusted p-value), *unpaired*: the two sets were run separately, so their round
+or block numbers say nothing about shared conditions (Mann-Whitney U instead of Wilcoxon).
+
+The verdict rule is the report's: a change is called only when the Holm-adjusted p < 0.05 (over
+the matched entries of one metric) and the interval excludes zero. A called change in a
+metric's costly direction is a *regression*; ``trackerbench compare`` exits 1 when there is one.
+
+Which values are compared: for a macro benchmark, every metric of the report from its
+``extra_info["per_round"]``; for any other benchmark, its per-round times (``stats.data``,
+present only when the data were saved); for a result directory, every metric of the report over
+its usable runs (failed runs and runs with data loss left out, as in the report). Above
+:data:`MAX_VALUES` values a side (a micro benchmark can have 100 000 rounds) the values are
+replaced by :data:`MAX_VALUES` means of consecutive batches, which keeps the bootstrap tractable
+and damps the autocorrelation of back-to-back rounds; the output says when.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.metrics import METRICS, METRICS_BY_KEY, Metric
+from analysis.report import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    ReportInputError,
+    excluded_reason,
+    load_runs,
+    seed_for,
+    verdict,
+)
+from analysis.stats import Comparison, compare, holm
+from analysis.summary import profile_name
+
+MAX_VALUES = 2000
+
+TIME = Metric(
+    "time_s",
+    "time per round (pytest-benchmark)",
+    "s",
+    "ratio",
+    "higher",
+    ("slower", "faster"),
+    lambda record: None,
+)
+"""A non-macro benchmark's own figure: pytest-benchmark's time per round (per iteration)."""
+
+NO_DATA = (
+    "no per-round data in the file: save it with --benchmark-save-data (or compare "
+    "--benchmark-autosave files, which always hold it)"
+)
+
+
+class CompareInputError(ReportInputError):
+    """An input cannot be compared: missing, corrupt, of the wrong kind, or nothing matches."""
+
+
+@dataclass
+class Entry:
+    """The values of one benchmark or configuration, per metric key (``None``: why missing)."""
+
+    name: str
+    values: dict[str, list[float]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[Metric, ...] = ()
+    label: str = ""  # how it is shown (a benchmark's short name)
+
+
+@dataclass
+class Side:
+    """One input: its entries by name, what kind it is, and its description."""
+
+    path: Path
+    kind: str  # "pytest-benchmark" or "result directory"
+    entries: dict[str, Entry]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CompareRow:
+    """B against A for one entry and metric."""
+
+    name: str
+    metric: Metric
+    comparison: Comparison | None
+    reason: str | None = None
+    batched: bool = False
+    label: str = ""
+    p_holm: float | None = None
+    verdict: str = ""
+    significant: bool = False
+
+    @property
+    def regression(self) -> bool:
+        c = self.comparison
+        if not self.significant or c is None or c.estimate is None:
+            return False
+        return (c.estimate > 0) == (self.metric.worse == "higher")
+
+
+@dataclass
+class Comparisons:
+    a: Side
+    b: Side
+    rows: list[CompareRow]
+    only_a: list[str]
+    only_b: list[str]
+    seed: int
+    n_resamples: int
+
+    @property
+    def regressions(self) -> list[CompareRow]:
+        return [r for r in self.rows if r.regression]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def load_side(path: Path) -> Side:
+    """A pytest-benchmark JSON file or a result directory, as entries by name."""
+    path = Path(path)
+    if path.is_dir():
+        return _load_directory(path)
+    if not path.exists():
+        raise CompareInputError(f"{path}: no such file or directory")
+    return _load_benchmark_json(path)
+
+
+def _load_benchmark_json(path: Path) -> Side:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CompareInputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CompareInputError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
+        raise CompareInputError(
+            f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list); pass a file "
+            "written by --benchmark-json or --benchmark-autosave, or a result directory"
+        )
+    entries: dict[str, Entry] = {}
+    for number, bench in enumerate(doc["benchmarks"]):
+        if not isinstance(bench, dict) or not isinstance(bench.get("fullname"), str):
+            raise CompareInputError(f"{path}: benchmark #{number} has no 'fullname'")
+        entry = _benchmark_entry(path, bench)
+        entry.label = str(bench.get("name") or entry.name)
+        entries[bench["fullname"]] = entry
+    if not entries:
+        raise CompareInputError(f"{path}: holds no benchmarks")
+    machine = doc.get("machine_info") or {}
+    return Side(
+        path,
+        "pytest-benchmark",
+        entries,
+        {"pytest-benchmark": doc.get("version"), "machine": machine.get("node")},
+    )
+
+
+def _finite(values: Any) -> list[float] | None:
+    if not isinstance(values, list):
+        return None
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return None
+        out.append(float(v))
+    return out
+
+
+def _benchmark_entry(path: Path, bench: dict[str, Any]) -> Entry:
+    name = bench["fullname"]
+    extra = bench.get("extra_info") or {}
+    if extra.get("suite") == "macro":
+        rounds = extra.get("per_round")
+        if not isinstance(rounds, list) or not all(isinstance(r, dict) for r in rounds):
+            raise CompareInputError(f"{path}: {name}: extra_info.per_round is not a list of rounds")
+        entry = Entry(name, metrics=METRICS)
+        for metric in METRICS:
+            present = [r.get(metric.key) for r in rounds if r.get(metric.key) is not None]
+            values = _finite(present)
+            if values is None:
+                raise CompareInputError(f"{path}: {name}: per_round {metric.key} is not numeric")
+            if values:
+                entry.values[metric.key] = values
+            else:
+                entry.missing[metric.key] = _macro_missing(metric, extra)
+        return entry
+    entry = Entry(name, metrics=(TIME,))
+    data = (bench.get("stats") or {}).get("data")
+    if data is None:
+        entry.missing[TIME.key] = NO_DATA
+        return entry
+    values = _finite(data)
+    if values is None or not values:
+        raise CompareInputError(f"{path}: {name}: stats.data is not a list of numbers")
+    entry.values[TIME.key] = values
+    return entry
+
+
+def _macro_missing(metric: Metric, extra: dict[str, Any]) -> str:
+    if metric.key in ("energy_j", "energy_pct") and extra.get("energy_reason"):
+        return f"not measured: {extra['energy_reason']}"
+    return "not measured"
+
+
+def _load_directory(path: Path) -> Side:
+    records, meta, _ = load_runs(path)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        if excluded_reason(rec) is not None:
+            continue
+        spec = rec["spec"]
+        name = f"{spec['workload']} {spec['preset']} {profile_name(rec)} {spec['tracker']}"
+        by_name.setdefault(name, []).append(rec)
+    if not by_name:
+        raise CompareInputError(f"{path}: no usable runs (every run failed or lost data)")
+    entries: dict[str, Entry] = {}
+    for name, recs in sorted(by_name.items()):
+        entry = Entry(name, metrics=METRICS)
+        for metric in METRICS:
+            values = [v for r in recs if (v := metric.read(r)) is not None]
+            if values:
+                entry.values[metric.key] = values
+            else:
+                reasons = sorted({metric.missing_reason(r) or "" for r in recs} - {""})
+                entry.missing[metric.key] = "not measured" + (f": {reasons[0]}" if reasons else "")
+        entries[name] = entry
+    env = meta.get("environment") or {}
+    return Side(
+        path,
+        "result directory",
+        entries,
+        {"command": meta.get("command"), "harness_commit": env.get("harness_commit")},
+    )
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def batch_means(values: list[float], limit: int = MAX_VALUES) -> tuple[list[float], bool]:
+    """``values`` as at most ``limit`` means of consecutive batches (and whether it batched)."""
+    if len(values) <= limit:
+        return values, False
+    return [float(b.mean()) for b in np.array_split(np.asarray(values), limit)], True
+
+
+def compare_sides(
+    a: Side,
+    b: Side,
+    metrics: tuple[str, ...] | None = None,
+    seed: int = DEFAULT_SEED,
+    n_resamples: int = DEFAULT_RESAMPLES,
+) -> Comparisons:
+    """B against A for every matched entry and metric (``metrics``: keys to keep)."""
+    if a.kind != b.kind:
+        raise CompareInputError(
+            f"{a.path} is a {a.kind} and {b.path} a {b.kind}: compare two of the same kind"
+        )
+    common = [name for name in a.entries if name in b.entries]
+    if not common:
+        raise CompareInputError(
+            f"{a.path} and {b.path} have no benchmark or configuration in common "
+            f"(A: {', '.join(sorted(a.entries)[:5])}; B: {', '.join(sorted(b.entries)[:5])})"
+        )
+    rows: list[CompareRow] = []
+    for name in common:
+        ea, eb = a.entries[name], b.entries[name]
+        for metric in ea.metrics:
+            if metrics is not None and metric.key not in metrics:
+                continue
+            va, vb = ea.values.get(metric.key), eb.values.get(metric.key)
+            if not va or not vb:
+                reason = ea.missing.get(metric.key) if not va else eb.missing.get(metric.key)
+                side = "A" if not va else "B"
+                row = CompareRow(name, metric, None, f"{side}: {reason or 'no values'}")
+                row.label = ea.label or name
+                rows.append(row)
+                continue
+            va, batched_a = batch_means(va)
+            vb, batched_b = batch_means(vb)
+            c = compare(
+                dict(enumerate(vb)),
+                dict(enumerate(va)),
+                metric.kind,
+                seed_for(seed, "compare", name, metric.key),
+                n_resamples=n_resamples,
+                paired=False,
+            )
+            rows.append(
+                CompareRow(name, metric, c, c.reason, batched_a or batched_b, ea.label or name)
+            )
+    keys = list(dict.fromkeys(r.metric.key for r in rows))
+    for key in keys:  # Holm family: one metric over the matched entries
+        family = [r for r in rows if r.metric.key == key]
+        p_values = [r.comparison.p_value if r.comparison else None for r in family]
+        for row, p_adj in zip(family, holm(p_values), strict=True):
+            row.p_holm = p_adj
+            if row.comparison is None:
+                row.verdict = row.reason or "not compared"
+            else:
+                row.verdict, row.significant = verdict(row.metric, row.comparison, p_adj)
+    return Comparisons(
+        a=a,
+        b=b,
+        rows=rows,
+        only_a=sorted(set(a.entries) - set(b.entries)),
+        only_b=sorted(set(b.entries) - set(a.entries)),
+        seed=seed,
+        n_resamples=n_resamples,
+    )
+
+
+def metric_keys(text: str) -> tuple[str, ...]:
+    """``--metric`` values, checked: report metric keys or ``time_s``."""
+    valid = [TIME.key, *METRICS_BY_KEY]
+    keys = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in keys if k not in valid]
+    if unknown or not keys:
+        raise CompareInputError(
+            f"unknown metric {unknown[0] if unknown else text!r}; valid: {', '.join(valid)}"
+        )
+    return keys
+
+
+def to_json(result: Comparisons) -> dict[str, Any]:
+    """Every number of a comparison, for ``--format json``."""
+
+    def row(r: CompareRow) -> dict[str, Any]:
+        c = r.comparison
+        return {
+            "name": r.name,
+            "metric": r.metric.key,
+            "unit": r.metric.unit,
+            "kind": r.metric.kind,
+            "a_mean": c.baseline_mean if c else None,
+            "b_mean": c.config_mean if c else None,
+            "n_a": c.n_baseline if c else None,
+            "n_b": c.n_config if c else None,
+            "estimate": c.estimate if c else None,
+            "ci95": [c.ci_low, c.ci_high] if c and c.ci_low is not None else None,
+            "p": c.p_value if c else None,
+            "p_holm": r.p_holm,
+            "mde": c.mde if c else None,
+            "batched": r.batched,
+            "verdict": r.verdict,
+            "significant": r.significant,
+            "regression": r.regression,
+        }
+
+    return {
+        "a": {"path": str(result.a.path), "kind": result.a.kind, **result.a.facts},
+        "b": {"path": str(result.b.path), "kind": result.b.kind, **result.b.facts},
+        "design": "unpaired (separate sessions), B relative to A",
+        "seed": result.seed,
+        "resamples": result.n_resamples,
+        "rows": [row(r) for r in result.rows],
+        "only_in_a": result.only_a,
+        "only_in_b": result.only_b,
+        "regressions": len(result.regressions),
+    }
