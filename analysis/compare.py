@@ -1,7 +1,8 @@
 """``trackerbench compare A B``: did B get worse than A?
 
-A and B are two pytest-benchmark JSON files (``--benchmark-json`` with
-``--benchmark-save-data``, or ``--benchmark-autosave`` files) or two result directories
+A and B are two pytest-benchmark JSON files (``--benchmark-json`` output, or
+``--benchmark-autosave``/``--benchmark-save`` files written with ``--benchmark-save-data``) or two
+result directories
 (``trackerbench run --out``). Entries are matched by name: a benchmark's ``fullname``, or a
 result directory's workload, preset, profile and tracker configuration. For each match and
 metric, B is compared with A the way the report compares a configuration with ``none``
@@ -9,14 +10,21 @@ metric, B is compared with A the way the report compares a configuration with ``
 interval, Holm-adjusted p-value), *unpaired*: the two sets were run separately, so their round
 or block numbers say nothing about shared conditions (Mann-Whitney U instead of Wilcoxon).
 
-The verdict rule is the report's: a change is called only when the Holm-adjusted p < 0.05 (over
-the matched entries of one metric) and the interval excludes zero. A called change in a
-metric's costly direction is a *regression*; ``trackerbench compare`` exits 1 when there is one.
+The verdict rule is the report's, with a noise threshold on top: a change is called only when
+the Holm-adjusted p < 0.05 (Holm over every compared row, all entries and metrics, since any of
+them can fail the comparison) and the whole interval lies beyond the threshold (default 2 % of
+A's mean, as criterion.rs does): rounds of one session share its conditions (clock speed, host
+load), so a small difference between two sessions can be significant and still only be the
+host. A called change in a metric's costly direction is a *regression*; ``trackerbench compare``
+exits 1 when there is one. Where the exact Mann-Whitney test cannot reach p < 0.05 after Holm
+with the rounds given (3 against 3 never can), the verdict says "cannot be called", not "no
+difference".
 
 Which values are compared: for a macro benchmark, every metric of the report from its
 ``extra_info["per_round"]``; for any other benchmark, its per-round times (``stats.data``,
 present only when the data were saved); for a result directory, every metric of the report over
-its usable runs (failed runs and runs with data loss left out, as in the report). Above
+its usable runs (failed runs and runs with data loss left out, as in the report; macro rounds
+with data loss are left out too). Above
 :data:`MAX_VALUES` values a side (a micro benchmark can have 100 000 rounds) the values are
 replaced by :data:`MAX_VALUES` means of consecutive batches, which keeps the bootstrap tractable
 and damps the autocorrelation of back-to-back rounds; the output says when.
@@ -42,10 +50,11 @@ from analysis.report import (
     seed_for,
     verdict,
 )
-from analysis.stats import Comparison, compare, holm
+from analysis.stats import ALPHA, Comparison, compare, holm, mannwhitney_p_floor
 from analysis.summary import profile_name
 
 MAX_VALUES = 2000
+DEFAULT_THRESHOLD = 0.02
 
 TIME = Metric(
     "time_s",
@@ -59,8 +68,8 @@ TIME = Metric(
 """A non-macro benchmark's own figure: pytest-benchmark's time per round (per iteration)."""
 
 NO_DATA = (
-    "no per-round data in the file: save it with --benchmark-save-data (or compare "
-    "--benchmark-autosave files, which always hold it)"
+    "no per-round data in the file: --benchmark-autosave and --benchmark-save files hold them "
+    "only when written with --benchmark-save-data (--benchmark-json output always does)"
 )
 
 
@@ -77,6 +86,8 @@ class Entry:
     missing: dict[str, str] = field(default_factory=dict)
     metrics: tuple[Metric, ...] = ()
     label: str = ""  # how it is shown (a benchmark's short name)
+    iterations: int | None = None  # calls averaged in each per-round time (pytest-benchmark)
+    dropped_rounds: int = 0  # macro rounds left out for data loss
 
 
 @dataclass
@@ -84,7 +95,7 @@ class Side:
     """One input: its entries by name, what kind it is, and its description."""
 
     path: Path
-    kind: str  # "pytest-benchmark" or "result directory"
+    kind: str  # "pytest-benchmark JSON file" or "result directory"
     entries: dict[str, Entry]
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -120,6 +131,8 @@ class Comparisons:
     only_b: list[str]
     seed: int
     n_resamples: int
+    threshold: float = DEFAULT_THRESHOLD
+    notes: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[CompareRow]:
@@ -163,7 +176,7 @@ def _load_benchmark_json(path: Path) -> Side:
     machine = doc.get("machine_info") or {}
     return Side(
         path,
-        "pytest-benchmark",
+        "pytest-benchmark JSON file",
         entries,
         {"pytest-benchmark": doc.get("version"), "machine": machine.get("node")},
     )
@@ -188,6 +201,8 @@ def _benchmark_entry(path: Path, bench: dict[str, Any]) -> Entry:
         if not isinstance(rounds, list) or not all(isinstance(r, dict) for r in rounds):
             raise CompareInputError(f"{path}: {name}: extra_info.per_round is not a list of rounds")
         entry = Entry(name, metrics=METRICS)
+        entry.dropped_rounds = sum(1 for r in rounds if r.get("data_loss") is True)
+        rounds = [r for r in rounds if r.get("data_loss") is not True]
         for metric in METRICS:
             present = [r.get(metric.key) for r in rounds if r.get(metric.key) is not None]
             values = _finite(present)
@@ -199,6 +214,8 @@ def _benchmark_entry(path: Path, bench: dict[str, Any]) -> Entry:
                 entry.missing[metric.key] = _macro_missing(metric, extra)
         return entry
     entry = Entry(name, metrics=(TIME,))
+    iterations = (bench.get("stats") or {}).get("iterations")
+    entry.iterations = iterations if isinstance(iterations, int) else None
     data = (bench.get("stats") or {}).get("data")
     if data is None:
         entry.missing[TIME.key] = NO_DATA
@@ -263,8 +280,13 @@ def compare_sides(
     metrics: tuple[str, ...] | None = None,
     seed: int = DEFAULT_SEED,
     n_resamples: int = DEFAULT_RESAMPLES,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> Comparisons:
-    """B against A for every matched entry and metric (``metrics``: keys to keep)."""
+    """B against A for every matched entry and metric (``metrics``: keys to keep).
+
+    ``threshold``: the fraction of A's mean the whole interval must clear for a change to be
+    called (0 for the report's rule alone).
+    """
     if a.kind != b.kind:
         raise CompareInputError(
             f"{a.path} is a {a.kind} and {b.path} a {b.kind}: compare two of the same kind"
@@ -276,8 +298,21 @@ def compare_sides(
             f"(A: {', '.join(sorted(a.entries)[:5])}; B: {', '.join(sorted(b.entries)[:5])})"
         )
     rows: list[CompareRow] = []
+    notes: list[str] = []
     for name in common:
         ea, eb = a.entries[name], b.entries[name]
+        if ea.iterations and eb.iterations and ea.iterations != eb.iterations:
+            notes.append(
+                f"{ea.label or name}: each round averages {ea.iterations} calls in A and "
+                f"{eb.iterations} in B (pytest-benchmark calibrates per session), so the rounds' "
+                "spreads differ; compare the means with care"
+            )
+        for side, entry in (("A", ea), ("B", eb)):
+            if entry.dropped_rounds:
+                notes.append(
+                    f"{entry.label or name}: {entry.dropped_rounds} round(s) of {side} lost data "
+                    "and were left out"
+                )
         for metric in ea.metrics:
             if metrics is not None and metric.key not in metrics:
                 continue
@@ -302,16 +337,26 @@ def compare_sides(
             rows.append(
                 CompareRow(name, metric, c, c.reason, batched_a or batched_b, ea.label or name)
             )
-    keys = list(dict.fromkeys(r.metric.key for r in rows))
-    for key in keys:  # Holm family: one metric over the matched entries
-        family = [r for r in rows if r.metric.key == key]
-        p_values = [r.comparison.p_value if r.comparison else None for r in family]
-        for row, p_adj in zip(family, holm(p_values), strict=True):
-            row.p_holm = p_adj
-            if row.comparison is None:
-                row.verdict = row.reason or "not compared"
-            else:
-                row.verdict, row.significant = verdict(row.metric, row.comparison, p_adj)
+    # One Holm family for every row: any of them can fail the comparison.
+    p_values = [r.comparison.p_value if r.comparison else None for r in rows]
+    family = sum(1 for p in p_values if p is not None)
+    for row, p_adj in zip(rows, holm(p_values), strict=True):
+        row.p_holm = p_adj
+        c = row.comparison
+        if c is None:
+            row.verdict = row.reason or "not compared"
+            continue
+        row.verdict, row.significant = verdict(row.metric, c, p_adj)
+        if row.significant and not _beyond(c, threshold):
+            row.significant = False
+            row.verdict = f"within the noise threshold ({threshold:.0%} of A's mean)"
+        elif not row.significant and c.design == "unpaired" and c.p_value is not None:
+            floor = mannwhitney_p_floor(c.n_baseline, c.n_config) * family
+            if floor >= ALPHA:
+                row.verdict = (
+                    f"cannot be called with {c.n_baseline}/{c.n_config} rounds (smallest "
+                    f"possible p (Holm) {min(1.0, floor):.3f})"
+                )
     return Comparisons(
         a=a,
         b=b,
@@ -320,7 +365,17 @@ def compare_sides(
         only_b=sorted(set(b.entries) - set(a.entries)),
         seed=seed,
         n_resamples=n_resamples,
+        threshold=threshold,
+        notes=notes,
     )
+
+
+def _beyond(c: Comparison, threshold: float) -> bool:
+    """Whether the whole interval lies beyond ``threshold`` (a fraction of A's mean)."""
+    if c.ci_low is None or c.ci_high is None or c.baseline_mean is None:
+        return False
+    margin = threshold if c.kind == "ratio" else threshold * abs(c.baseline_mean)
+    return c.ci_low > margin or c.ci_high < -margin
 
 
 def metric_keys(text: str) -> tuple[str, ...]:
@@ -364,6 +419,8 @@ def to_json(result: Comparisons) -> dict[str, Any]:
         "a": {"path": str(result.a.path), "kind": result.a.kind, **result.a.facts},
         "b": {"path": str(result.b.path), "kind": result.b.kind, **result.b.facts},
         "design": "unpaired (separate sessions), B relative to A",
+        "threshold": result.threshold,
+        "notes": result.notes,
         "seed": result.seed,
         "resamples": result.n_resamples,
         "rows": [row(r) for r in result.rows],

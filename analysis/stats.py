@@ -248,6 +248,13 @@ def wilcoxon_p_floor(n_pairs: int) -> float:
     return min(1.0, 2.0 / 2**n_pairs)
 
 
+def mannwhitney_p_floor(n_a: int, n_b: int) -> float:
+    """The smallest two-sided p-value the exact Mann-Whitney U test can give ``n_a`` against
+    ``n_b`` values: both tails of the most extreme ordering, ``2 / C(n_a + n_b, n_a)``."""
+    log_ways = math.lgamma(n_a + n_b + 1) - math.lgamma(n_a + 1) - math.lgamma(n_b + 1)
+    return min(1.0, 2.0 * math.exp(-log_ways))  # via logs: C(n_a + n_b, n_a) overflows floats
+
+
 def mad_outliers(values: dict[int, float]) -> list[int]:
     """Keys whose value's modified z-score ``0.6745 |x - median| / MAD`` exceeds 3.5.
 

@@ -26,14 +26,15 @@ class UsageError(Exception):
     """Bad input from the user: printed as an error, exit status 2."""
 
 
-def _split(value: str) -> tuple[str, ...]:
+def split_list(value: str) -> tuple[str, ...]:
+    """A comma-separated list, stripped, duplicates dropped; :class:`UsageError` when empty."""
     items = tuple(dict.fromkeys(x.strip() for x in value.split(",") if x.strip()))
     if not items:
         raise UsageError("an empty list was given")
     return items
 
 
-def _int_at_least(minimum: int):
+def int_at_least(minimum: int):
     """An argparse type: an integer no smaller than ``minimum``."""
 
     def parse(text: str) -> int:
@@ -48,8 +49,8 @@ def _int_at_least(minimum: int):
     return parse
 
 
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
+_positive_int = int_at_least(1)
+_non_negative_int = int_at_least(0)
 
 
 def _positive_float(text: str) -> float:
@@ -59,6 +60,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+    return value
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 100 (%), got {value}")
     return value
 
 
@@ -100,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--resamples",
-        type=_int_at_least(999),
+        type=int_at_least(999),
         default=None,
         help="bootstrap resamples per interval (default: 9999)",
     )
@@ -119,13 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated metric keys to compare (default: all; time_s is a plain "
         "benchmark's time per round)",
     )
+    comp.add_argument(
+        "--threshold",
+        type=_percent,
+        default=2.0,
+        help="noise threshold in %% of A's mean: a change is called only when its whole 95 %% "
+        "CI lies beyond it (default: 2)",
+    )
     comp.add_argument("--format", choices=("text", "json"), default="text", help="output")
     comp.add_argument(
         "--seed", type=int, default=None, help="bootstrap seed (default: a fixed constant)"
     )
     comp.add_argument(
         "--resamples",
-        type=_int_at_least(999),
+        type=int_at_least(999),
         default=None,
         help="bootstrap resamples per interval (default: 9999)",
     )
@@ -329,9 +347,9 @@ def _resolve_matrix(args: argparse.Namespace):
     from workloads.base import Preset, bf16_supported, check_precision
     from workloads.registry import load_workload
 
-    workloads = _split(args.workload)
-    trackers = _split(args.tracker)
-    presets = _split(args.preset)
+    workloads = split_list(args.workload)
+    trackers = split_list(args.tracker)
+    presets = split_list(args.preset)
     try:  # the registries' own errors name the valid choices, or the broken plugin
         classes = {w: load_workload(w) for w in workloads}
         for name in trackers:
@@ -343,7 +361,7 @@ def _resolve_matrix(args: argparse.Namespace):
     except PluginError as exc:
         raise UsageError(str(exc)) from exc
     try:
-        profiles = resolve_profiles(_split(args.profile), args.profiles_file)
+        profiles = resolve_profiles(split_list(args.profile), args.profiles_file)
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
     chosen: dict[tuple[str, str], Preset] = {}
@@ -645,19 +663,26 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
                 metrics,
                 seed=DEFAULT_SEED if args.seed is None else args.seed,
                 n_resamples=DEFAULT_RESAMPLES if args.resamples is None else args.resamples,
+                threshold=args.threshold / 100,
             )
     except (CompareInputError, ReportInputError) as exc:
         raise UsageError(str(exc)) from exc
+    except OSError as exc:  # unreadable input: bad input (2), never "regression" (1)
+        raise UsageError(str(exc)) from exc
     if not result.rows:
         raise UsageError(f"nothing to compare: no entry of A and B has the metrics {args.metric}")
+    if not any(r.comparison and r.comparison.estimate is not None for r in result.rows):
+        reasons = sorted({r.verdict for r in result.rows})
+        raise UsageError("nothing could be compared: " + "; ".join(reasons[:3]))
     regressions = result.regressions
     if args.format == "json":
         sys.stdout.write(json.dumps(to_json(result), indent=2, sort_keys=True) + "\n")
         return 1 if regressions else 0
     console.print(
-        f"B ({args.b}) against A ({args.a}): unpaired (separate sessions); Holm over the "
-        "entries of each metric; a change is called when p (Holm) < 0.05 and the 95 % CI "
-        "excludes 0."
+        f"B ({args.b}) against A ({args.a}): unpaired (separate sessions); Holm over every "
+        "row; a change is called when p (Holm) < 0.05 and the whole 95 % CI lies beyond the "
+        f"noise threshold ({args.threshold:g} % of A's mean).",
+        markup=False,
     )
     notes: dict[str, int] = {}
     by_entry: dict[str, list[Any]] = {}
@@ -699,6 +724,8 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
         console.print(table)
     for text, number in notes.items():
         console.print(f"[{number}] {text}", markup=False)
+    for note in result.notes:
+        console.print(f"Note: {note}", markup=False, style="yellow")
     if any(r.batched for r in result.rows):
         console.print("* more than 2000 rounds a side: compared as 2000 batch means")
     for side, names in (("A", result.only_a), ("B", result.only_b)):

@@ -7,12 +7,12 @@ pytest-benchmark's ``machine_info``, and the session-wide fixtures of the suites
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.cli import int_at_least
 from bench.suites.selection import (
     DEFAULT_ROUNDS,
     DEFAULT_WARMUP_ROUNDS,
@@ -21,19 +21,6 @@ from bench.suites.selection import (
     SelectionError,
     from_pytest_config,
 )
-
-
-def _at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,13 +38,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         )
     group.addoption(
         "--tb-rounds",
-        type=_at_least(1),
+        type=int_at_least(1),
         default=DEFAULT_ROUNDS,
         help=f"measured rounds per macro benchmark and per init+finish (default: {DEFAULT_ROUNDS})",
     )
     group.addoption(
         "--tb-warmup-rounds",
-        type=_at_least(0),
+        type=int_at_least(0),
         default=DEFAULT_WARMUP_ROUNDS,
         help=f"rounds run first and not measured (default: {DEFAULT_WARMUP_ROUNDS})",
     )

@@ -112,8 +112,15 @@ def test_smoke_suites_write_micro_and_macro_entries(tmp_path, capsys):
     assert len(records) == 2  # measured rounds only
     assert not (ROOT / "mlruns").exists()  # in-process MLflow wrote into its own directory
 
-    # the file compares with itself: nothing regressed
-    assert main(["compare", str(out), str(out), "--resamples", "999"]) == 0
+    # the file compares with itself: micro times compared (no change), 1-round macros not
+    assert main(["compare", str(out), str(out), "--resamples", "999", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    micro = [r for r in rows if r["metric"] == "time_s" and r["estimate"] is not None]
+    assert len(micro) >= 8  # log x3 and histogram per tracker (init+finish has 1 round)
+    assert all(r["estimate"] == 0 and not r["significant"] for r in micro)
+    macro_rows = [r for r in rows if r["metric"] == "measure_wall_s"]
+    assert len(macro_rows) == 2
+    assert all(r["verdict"] == "too few values for a CI (1; 3 needed)" for r in macro_rows)
 
 
 def test_unknown_selection_value_is_a_usage_error_listing_valid_names(tmp_path):
@@ -196,9 +203,40 @@ def test_baseline_is_run_untimed_when_the_session_has_none(tmp_path, monkeypatch
     monkeypatch.setattr(macro, "run_one", lambda spec, opts: _fake_record(spec.run_id, 1.5))
     session = MacroSession(tmp_path, rounds=3, warmup_rounds=1, device="cpu")
     before = measure_window_clock()
-    base = session.baseline(MacroCase("mlp", "tiny", STANDARD, "mlflow-sqlite"))
+    base, reason = session.baseline(MacroCase("mlp", "tiny", STANDARD, "mlflow-sqlite"))
+    assert reason is None
     assert [r["run_id"] for r in base] == [f"mlp.tiny.none.standard.r{i}" for i in range(3)]
     assert measure_window_clock() == before
+
+
+def test_a_failed_baseline_is_remembered_and_given_as_the_reason(tmp_path, monkeypatch):
+    calls = []
+
+    def failing(spec, opts):
+        calls.append(spec.run_id)
+        return _fake_record(spec.run_id, 1.0, "failed")
+
+    monkeypatch.setattr(macro, "run_one", failing)
+    session = MacroSession(tmp_path, rounds=3, warmup_rounds=1, device="cpu")
+    case = MacroCase("mlp", "tiny", STANDARD, "mlflow-sqlite")
+    for _ in range(2):
+        runs, reason = session.baseline(case)
+        assert runs == []
+        assert reason.startswith("the none runs failed in this session: mlp.tiny.none.standard.w0")
+    assert len(calls) == 1  # not retried for every configuration
+
+
+def test_calls_beyond_the_rounds_are_neither_timed_nor_recorded(tmp_path, monkeypatch):
+    monkeypatch.setattr(macro, "run_one", lambda spec, opts: _fake_record(spec.run_id, 4.0))
+    session = MacroSession(tmp_path, rounds=1, warmup_rounds=0, device="cpu")
+    case = MacroCase("mlp", "tiny", STANDARD, "none")
+    session.round(case, 0)
+    before = measure_window_clock()
+    extra = session.round(case, 1)  # what --benchmark-cprofile adds
+    assert extra["run_id"] == "mlp.tiny.none.standard.extra0"
+    assert measure_window_clock() == before
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 1
+    assert len(session.measured(case)) == 1
 
 
 def test_extra_info_overhead_against_none_with_ci_from_three_rounds():
@@ -215,9 +253,36 @@ def test_extra_info_overhead_against_none_with_ci_from_three_rounds():
     assert info["measure_wall_s"] == pytest.approx(3.0)
     assert [r["measure_wall_s"] for r in info["per_round"]] == [3.0, 3.1, 2.9]
     assert info["recorded_data"]["data_loss_rounds"] == 0
+    assert info["overhead_reason"] == (
+        "with 3 and 3 rounds no p-value below 0.100 is possible: raise --tb-rounds"
+    )
     alone = extra_info(case, tracked, [])
     assert alone["overhead_ratio"] is None
     assert alone["overhead_reason"] == "no none runs in this session"
+    failed = extra_info(case, tracked, [], "the none runs failed in this session: boom")
+    assert failed["overhead_reason"] == "the none runs failed in this session: boom"
+    assert info["energy_method"] is None
+
+
+def test_in_process_tracker_restores_environment_and_directory(tmp_path, monkeypatch):
+    from bench.suites.inprocess import InProcessTracker, LiveRun, scalars
+
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")  # a user's setting
+    monkeypatch.setenv("TB_TEST_KEPT", "1")
+    cwd, env = os.getcwd(), dict(os.environ)
+    host = InProcessTracker("mlflow-sqlite-async", tmp_path / "host")
+    host.open()
+    try:
+        assert os.getcwd() == str(tmp_path / "host")
+        assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+        run = LiveRun(host)
+        assert os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"].lower() == "true"  # set by init
+        run.log(scalars(3))
+        run.finish()
+    finally:
+        host.close()
+    assert os.getcwd() == cwd and dict(os.environ) == env
+    assert list((tmp_path / "host").glob("run-000/mlflow.db"))
 
 
 def test_machine_facts_say_why_there_is_no_gpu():
@@ -285,11 +350,58 @@ def test_compare_identical_and_faster_are_not_regressions(tmp_path):
     assert result.rows[0].significant and result.rows[0].verdict == "faster"
 
 
-def test_compare_without_saved_data_says_how_to_get_it(tmp_path, capsys):
+def test_compare_without_saved_data_is_not_a_pass(tmp_path, capsys):
     a = _bench_json(tmp_path / "a.json", {"test_log[x]": None})
-    assert main(["compare", str(a), str(a)]) == 0
-    out = capsys.readouterr().out
-    assert "not compared [1]" in out and "--benchmark-save-data" in out
+    assert main(["compare", str(a), str(a)]) == 2
+    err = capsys.readouterr().err
+    assert "nothing could be compared: A: no per-round data" in err
+    assert "--benchmark-save-data" in err
+    both = _bench_json(tmp_path / "b.json", {"test_log[x]": None, "test_log[y]": _times(1)})
+    assert main(["compare", str(both), str(both)]) == 0
+    assert "not compared [1]" in capsys.readouterr().out
+
+
+def test_compare_noise_threshold_and_rounds_too_few_to_call(tmp_path, capsys):
+    a = _bench_json(tmp_path / "a.json", {"test_log[x]": _times(1, n=1500)})
+    b = _bench_json(tmp_path / "b.json", {"test_log[x]": _times(2, 1.01, n=1500)})
+    assert main(["compare", str(a), str(b), "--resamples", "999", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"][0]["verdict"] == (
+        "within the noise threshold (2% of A's mean)"
+    )
+    assert main(["compare", str(a), str(b), "--resamples", "999", "--threshold", "0"]) == 1
+    capsys.readouterr()
+    few_a = _bench_json(tmp_path / "fa.json", {"test_log[x]": _times(1, n=3)})
+    few_b = _bench_json(tmp_path / "fb.json", {"test_log[x]": _times(2, 2.0, n=3)})
+    assert main(["compare", str(few_a), str(few_b), "--resamples", "999"]) == 0
+    (row,) = compare_sides(load_side(few_a), load_side(few_b), n_resamples=999).rows
+    assert row.comparison.estimate > 0.5  # twice as slow, yet 3 rounds cannot show it
+    assert row.verdict == "cannot be called with 3/3 rounds (smallest possible p (Holm) 0.100)"
+
+
+def test_compare_leaves_macro_rounds_with_data_loss_out(tmp_path, capsys):
+    def macro_json(path: Path, walls: list[float], lost: list[bool]) -> Path:
+        rounds = [
+            {"run_id": f"r{i}", "data_loss": loss, "measure_wall_s": w}
+            for i, (w, loss) in enumerate(zip(walls, lost, strict=True))
+        ]
+        bench = {
+            "group": "macro: mlp tiny, profile standard",
+            "name": "test_training_run[mlp-tiny-standard-x]",
+            "fullname": "bench/suites/test_macro.py::test_training_run[mlp-tiny-standard-x]",
+            "stats": {"mean": float(np.mean(walls)), "iterations": 1},
+            "extra_info": {"suite": "macro", "per_round": rounds},
+        }
+        path.write_text(json.dumps({"benchmarks": [bench], "machine_info": {}}))
+        return path
+
+    a = macro_json(tmp_path / "a.json", [2.0, 2.02, 1.98, 2.01, 1.99], [False] * 5)
+    # the fast rounds are the ones that lost data: left out, B is not "faster"
+    b = macro_json(tmp_path / "b.json", [2.0, 2.01, 1.99, 1.0, 1.0], [False] * 3 + [True] * 2)
+    code = main(["compare", str(a), str(b), "--metric", "measure_wall_s", "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert doc["rows"][0]["n_b"] == 3 and doc["rows"][0]["significant"] is False
+    assert "2 round(s) of B lost data and were left out" in doc["notes"][0]
 
 
 def test_compare_bad_inputs_are_exit_2(tmp_path, capsys):

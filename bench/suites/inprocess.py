@@ -8,6 +8,12 @@ are undone by :meth:`InProcessTracker.close`.
 
 What a micro benchmark times is the call as the training loop sees it: an asynchronous tracker
 (W&B's service, MLflow's async logging) returns once the data is queued.
+
+One process is not a fresh process per configuration, and some state outlives ``close()``: the
+tracker modules stay imported; W&B's wandb-core service, started by the first W&B run, serves
+every later W&B run of the process; trackio reads ``TRACKIO_DIR`` once, at import, so every
+trackio run of the process writes into the first one's directory (its database grows across
+rounds). The macro suite's fresh worker per run has none of this.
 """
 
 from __future__ import annotations
@@ -58,7 +64,8 @@ class InProcessTracker:
     def __init__(self, name: str, root: Path) -> None:
         self.name = name
         self.root = Path(root)
-        self._runs = itertools.count()
+        self._dirs = itertools.count()
+        self._names = itertools.count()
         self._saved_env: dict[str, str] | None = None
         self._saved_cwd: str | None = None
         self.service: Service | None = None
@@ -81,7 +88,7 @@ class InProcessTracker:
 
     def fresh(self) -> Tracker:
         """A new adapter for this configuration in a run directory of its own, loaded."""
-        run_dir = self.root / f"run-{next(self._runs):03d}"
+        run_dir = self.root / f"run-{next(self._dirs):03d}"
         run_dir.mkdir(parents=True)
         tracker = make_tracker(self.name, run_dir)
         os.environ.update(tracker.environment())
@@ -89,7 +96,7 @@ class InProcessTracker:
         return tracker
 
     def run_name(self) -> str:
-        return f"micro-{self.name}-{next(self._runs):03d}"
+        return f"micro-{self.name}-{next(self._names):03d}"
 
     def close(self) -> None:
         try:

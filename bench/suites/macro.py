@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.metrics import METRICS, METRICS_BY_KEY
-from analysis.stats import compare
+from analysis.stats import ALPHA, compare, mannwhitney_p_floor
 from bench.environment import usable_cpus
 from bench.matrix import MatrixSpec, RunSpec, expand
 from bench.results import append_record
@@ -71,6 +71,7 @@ class MacroSession:
             out_dir=self.out_dir, timeout_s=timeout_s, sample_interval_s=SAMPLE_INTERVAL_S
         )
         self.records: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+        self.failed: dict[tuple[str, str, str], str] = {}  # group -> why its none runs failed
 
     @property
     def device(self) -> str:
@@ -81,7 +82,8 @@ class MacroSession:
         return self._device
 
     def spec(self, case: MacroCase, tag: str, index: int) -> RunSpec:
-        """The run spec of round ``index`` (``tag`` ``r`` measured, ``w`` warm-up)."""
+        """The run spec of round ``index`` (``tag``: ``r`` measured, ``w`` warm-up, ``check``
+        a benchmark-disabled check, ``extra`` a call beyond the rounds, e.g. for cProfile)."""
         import torch
 
         from workloads.base import bf16_supported
@@ -124,25 +126,39 @@ class MacroSession:
 
     def round(self, case: MacroCase, index: int, timed: bool = True) -> dict[str, Any]:
         """Round ``index`` of ``case``: the first ``warmup_rounds`` are warm-up (thrown away),
-        the others measured and kept; a timed measured round advances
-        :func:`measure_window_clock` by its measure window."""
+        the next ``rounds`` measured and kept; a timed measured round advances
+        :func:`measure_window_clock` by its measure window. Calls beyond those (pytest-benchmark
+        runs the target once more for ``--benchmark-cprofile``) run untimed and unrecorded."""
         if index < self.warmup_rounds:
             return self.run_round(case, "w", index)
         index -= self.warmup_rounds
+        if index >= self.rounds:
+            return self.run_round(case, "extra", index - self.rounds)
         record = self.run_round(case, "r", index)
         self.records.setdefault((*case.group, case.tracker), []).append(record)
         if timed:
             _MEASURED_S[0] += float(record["phases"]["measure"]["wall_s"])
         return record
 
-    def baseline(self, case: MacroCase) -> list[dict[str, Any]]:
-        """The ``none`` runs of ``case``'s group, run now (untimed) if this session has none."""
+    def baseline(self, case: MacroCase) -> tuple[list[dict[str, Any]], str | None]:
+        """The ``none`` runs of ``case``'s group (run now, untimed, if this session has none),
+        or no runs and the reason: they failed in this session."""
         key = (*case.group, BASELINE)
-        if key not in self.records:
+        if case.group not in self.failed and key not in self.records:
             none_case = dataclasses.replace(case, tracker=BASELINE)
-            for i in range(self.warmup_rounds + self.rounds):
-                self.round(none_case, i, timed=False)
-        return self.records[key]
+            try:
+                for i in range(self.warmup_rounds + self.rounds):
+                    self.round(none_case, i, timed=False)
+            except RoundFailed as exc:
+                self.baseline_failed(case, exc)
+        if case.group in self.failed:
+            return [], f"the {BASELINE} runs failed in this session: {self.failed[case.group]}"
+        return self.records[key], None
+
+    def baseline_failed(self, case: MacroCase, exc: RoundFailed) -> None:
+        """Remember that ``case``'s group has no baseline (its rounds so far are dropped)."""
+        self.failed[case.group] = str(exc)
+        self.records.pop((*case.group, BASELINE), None)
 
     def measured(self, case: MacroCase) -> list[dict[str, Any]]:
         """The measured records of ``case`` so far."""
@@ -150,14 +166,18 @@ class MacroSession:
 
 
 def extra_info(
-    case: MacroCase, records: list[dict[str, Any]], baseline: list[dict[str, Any]] | None
+    case: MacroCase,
+    records: list[dict[str, Any]],
+    baseline: list[dict[str, Any]],
+    baseline_reason: str | None = None,
 ) -> dict[str, Any]:
     """What a macro benchmark adds to pytest-benchmark's JSON besides its times.
 
     Means over the measured rounds (seconds, joules, bytes); ``overhead_ratio`` is the mean
-    measure window over ``none``'s mean from the same session (``None`` for ``none`` itself, with
-    the reason), with its 95 % bootstrap CI where each side has 3 rounds or more. ``per_round``
-    holds every metric of the report per measured round, for ``trackerbench compare``.
+    measure window over ``none``'s mean from the same session (``None`` for ``none`` itself, or
+    without ``none`` runs, with the reason), with its 95 % bootstrap CI and Mann-Whitney p where
+    each side has 3 rounds or more. ``per_round`` holds every metric of the report per measured
+    round, and whether it lost data, for ``trackerbench compare``.
     """
     first = records[0]
     measure = [METRICS_BY_KEY["measure_wall_s"].read(r) for r in records]
@@ -177,11 +197,13 @@ def extra_info(
         "rounds": len(records),
         "measure_wall_s": _mean([v for v in measure if v is not None]),
     }
-    info.update(_overhead(case, records, baseline))
+    info.update(_overhead(case, records, baseline, baseline_reason))
     energy = [r["phases"]["measure"].get("energy_j") for r in records]
     measured = [e for e in energy if e is not None]
     info["energy_j"] = _mean(measured) if len(measured) == len(energy) else None
-    info["energy_method"] = first["phases"]["measure"].get("energy_method")
+    info["energy_method"] = (
+        first["phases"]["measure"].get("energy_method") if info["energy_j"] is not None else None
+    )
     info["energy_reason"] = (
         None
         if info["energy_j"] is not None
@@ -193,13 +215,21 @@ def extra_info(
         info[key] = _mean(present) if len(present) == len(values) else None
     info["recorded_data"] = _recorded(records)
     info["per_round"] = [
-        {"run_id": r["run_id"], **{m.key: m.read(r) for m in METRICS}} for r in records
+        {
+            "run_id": r["run_id"],
+            "data_loss": r.get("data_loss"),
+            **{m.key: m.read(r) for m in METRICS},
+        }
+        for r in records
     ]
     return info
 
 
 def _overhead(
-    case: MacroCase, records: list[dict[str, Any]], baseline: list[dict[str, Any]] | None
+    case: MacroCase,
+    records: list[dict[str, Any]],
+    baseline: list[dict[str, Any]],
+    baseline_reason: str | None,
 ) -> dict[str, Any]:
     none: dict[str, Any] = {
         "overhead_ratio": None,
@@ -210,7 +240,7 @@ def _overhead(
     if case.tracker == BASELINE:
         return {**none, "overhead_reason": "this is the baseline"}
     if not baseline:
-        return {**none, "overhead_reason": f"no {BASELINE} runs in this session"}
+        return {**none, "overhead_reason": baseline_reason or f"no {BASELINE} runs in this session"}
     read = METRICS_BY_KEY["measure_wall_s"].read
     values = {i: v for i, r in enumerate(records) if (v := read(r)) is not None}
     base = {i: v for i, r in enumerate(baseline) if (v := read(r)) is not None}
@@ -218,12 +248,18 @@ def _overhead(
     c = compare(values, base, "ratio", seed, paired=False)
     if c.config_mean is None or not c.baseline_mean:
         return {**none, "overhead_reason": "measure window not measured"}
+    reason = c.reason
+    if reason is None and mannwhitney_p_floor(len(values), len(base)) >= ALPHA:
+        reason = (
+            f"with {len(values)} and {len(base)} rounds no p-value below "
+            f"{mannwhitney_p_floor(len(values), len(base)):.3f} is possible: raise --tb-rounds"
+        )
     return {
         **none,
         "overhead_ratio": c.config_mean / c.baseline_mean,
         "overhead_ci95": [1 + c.ci_low, 1 + c.ci_high] if c.ci_high is not None else None,
         "overhead_p": c.p_value,
-        "overhead_reason": c.reason,
+        "overhead_reason": reason,
         "baseline_rounds": len(base),
     }
 

@@ -79,10 +79,12 @@ class MacroCase:
 
 
 def _split(option: str, value: str) -> tuple[str, ...]:
-    items = tuple(dict.fromkeys(x.strip() for x in value.split(",") if x.strip()))
-    if not items:
-        raise SelectionError(f"--tb-{option}: an empty list was given")
-    return items
+    from bench.cli import UsageError, split_list
+
+    try:
+        return split_list(value)
+    except UsageError as exc:
+        raise SelectionError(f"--tb-{option}: {exc}") from None
 
 
 def parse_selection(

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from bench.suites.macro import BASELINE, MacroSession, extra_info, measure_window_clock
+from bench.suites.macro import (
+    BASELINE,
+    MacroSession,
+    RoundFailed,
+    extra_info,
+    measure_window_clock,
+)
 from bench.suites.selection import MacroCase
 from bench.trackers import unavailable_reason
 
@@ -39,22 +45,33 @@ def test_training_run(benchmark: Any, macro_session: MacroSession, macro_case: M
     reason = unavailable_reason(macro_case.tracker)
     if reason:
         pytest.skip(f"{macro_case.tracker}: {reason}")
-    baseline = None if macro_case.tracker == BASELINE else macro_session.baseline(macro_case)
+    session = macro_session
+    if benchmark.disabled:  # --benchmark-disable: one unrecorded run as a check, no figures
+        session.run_round(macro_case, "check", 0)
+        return
+    baseline: list[dict[str, Any]] = []
+    baseline_reason = None
+    if macro_case.tracker != BASELINE:
+        baseline, baseline_reason = session.baseline(macro_case)
     benchmark.group = "macro: {} {}, profile {}".format(*macro_case.group)
     rounds = itertools.count()
-    benchmark.pedantic(
-        lambda: macro_session.round(macro_case, next(rounds)),
-        rounds=macro_session.rounds,
-        warmup_rounds=macro_session.warmup_rounds,
-        iterations=1,
-    )
-    records = macro_session.measured(macro_case)
-    if macro_case.tracker == BASELINE:
-        baseline = records
-    benchmark.extra_info.update(extra_info(macro_case, records, baseline))
+    try:
+        benchmark.pedantic(
+            lambda: session.round(macro_case, next(rounds)),
+            rounds=session.rounds,
+            warmup_rounds=session.warmup_rounds,
+            iterations=1,
+        )
+    except RoundFailed as exc:
+        if macro_case.tracker == BASELINE:  # the other configurations say why they lack it
+            session.baseline_failed(macro_case, exc)
+        raise
+    records = session.measured(macro_case)
+    benchmark.extra_info.update(extra_info(macro_case, records, baseline, baseline_reason))
     lost = benchmark.extra_info["recorded_data"]["data_loss_rounds"]
     if lost:
         pytest.fail(
             f"{macro_case.tracker} lost data in {lost} of {len(records)} rounds (the tracker "
-            f"stored fewer values than were sent; see {macro_session.out_dir}/runs.jsonl)"
+            f"stored fewer values than were sent; see {session.out_dir}/runs.jsonl); "
+            "trackerbench compare leaves those rounds out"
         )

@@ -1,9 +1,11 @@
 """Micro suite, part 2: init+finish of a run, in this process (``benchmark.pedantic``).
 
 Each round makes a fresh adapter in a fresh run directory (setup, not timed), then times
-``init`` followed by ``finish``. The process is warm after the warm-up round: one-time costs
-(importing the tracker, W&B starting its wandb-core service) fall outside the measured rounds.
-The macro suite's ``init_s`` and ``finish_s`` are the cold, per-process figures.
+``init`` followed by ``finish`` (trackio writes every run into the directory it was imported
+with; see :mod:`bench.suites.inprocess`). The process is warm after the warm-up round:
+one-time costs (importing the tracker, W&B starting its wandb-core service) fall outside the
+measured rounds. The macro suite's ``init_s`` and ``finish_s`` are the cold, per-process
+figures.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 
 from bench.suites.inprocess import MICRO_CONFIG, InProcessTracker
 from bench.suites.selection import Selection
-from bench.trackers import Tracker, unavailable_reason
+from bench.trackers import Tracker, make_tracker, unavailable_reason
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -53,7 +55,7 @@ def test_init_finish(benchmark: Any, host: InProcessTracker, selection: Selectio
         warmup_rounds=selection.warmup_rounds,
         iterations=1,
     )
-    tracker = host.fresh()
+    tracker = make_tracker(host.name, host.root)  # names and version only: no run directory
     benchmark.extra_info.update(
         {
             "suite": "micro",
