@@ -1,30 +1,28 @@
 """``trackerbench compare A B``: did B get worse than A?
 
 A and B are two pytest-benchmark JSON files (``--benchmark-json`` output, or
-``--benchmark-autosave``/``--benchmark-save`` files written with ``--benchmark-save-data``) or two
-result directories
-(``trackerbench run --out``). Entries are matched by name: a benchmark's ``fullname``, or a
-result directory's workload, preset, profile and tracker configuration. For each match and
-metric, B is compared with A the way the report compares a configuration with ``none``
-(:func:`analysis.stats.compare`: ratio of means or difference of means, 95 % BCa bootstrap
-interval, Holm-adjusted p-value), *unpaired*: the two sets were run separately, so their round
-or block numbers say nothing about shared conditions (Mann-Whitney U instead of Wilcoxon).
+``--benchmark-autosave``/``--benchmark-save`` files written with ``--benchmark-save-data``) or
+two result directories (``trackerbench run --out``). Entries are matched by name: a benchmark's
+``fullname``, or a result directory's workload, preset, profile and tracker configuration. For
+each match and metric, B is compared with A the way the report compares a configuration with
+``none`` (:func:`analysis.stats.compare`: ratio of means or difference of means, 95 % BCa
+bootstrap interval, Holm-adjusted p-value), *unpaired*: the two sets were run separately, so
+their round or block numbers say nothing about shared conditions (Mann-Whitney U instead of
+Wilcoxon).
 
 The verdict rule is the report's, with a noise threshold on top: a change is called only when
 the Holm-adjusted p < 0.05 (Holm over every compared row, all entries and metrics, since any of
 them can fail the comparison) and the whole interval lies beyond the threshold (default 2 % of
 A's mean, as criterion.rs does): rounds of one session share its conditions (clock speed, host
-load), so a small difference between two sessions can be significant and still only be the
-host. A called change in a metric's costly direction is a *regression*; ``trackerbench compare``
-exits 1 when there is one. Where the exact Mann-Whitney test cannot reach p < 0.05 after Holm
-with the rounds given (3 against 3 never can), the verdict says "cannot be called", not "no
-difference".
+load), so a small difference between two sessions can be significant and still only be the host.
+A called change in a metric's costly direction is a *regression*; ``trackerbench compare`` exits
+1 when there is one. Where the exact Mann-Whitney test cannot reach p < 0.05 after Holm with the
+rounds given (3 against 3 never can), the verdict says "cannot be called", not "no difference".
 
 Which values are compared: for a macro benchmark, every metric of the report from its
-``extra_info["per_round"]``; for any other benchmark, its per-round times (``stats.data``,
-present only when the data were saved); for a result directory, every metric of the report over
-its usable runs (failed runs and runs with data loss left out, as in the report; macro rounds
-with data loss are left out too). Above
+``extra_info["per_round"]``; for any other benchmark, its per-round times (``stats.data``); for
+a result directory, every metric of the report over its usable runs (failed runs and runs with
+data loss left out, as in the report; macro rounds with data loss are left out too). Above
 :data:`MAX_VALUES` values a side (a micro benchmark can have 100 000 rounds) the values are
 replaced by :data:`MAX_VALUES` means of consecutive batches, which keeps the bootstrap tractable
 and damps the autocorrelation of back-to-back rounds; the output says when.
@@ -79,7 +77,8 @@ class CompareInputError(ReportInputError):
 
 @dataclass
 class Entry:
-    """The values of one benchmark or configuration, per metric key (``None``: why missing)."""
+    """The values of one benchmark or configuration per metric key (``missing``: why a metric
+    has none)."""
 
     name: str
     values: dict[str, list[float]] = field(default_factory=dict)
@@ -210,6 +209,8 @@ def _benchmark_entry(path: Path, bench: dict[str, Any]) -> Entry:
                 raise CompareInputError(f"{path}: {name}: per_round {metric.key} is not numeric")
             if values:
                 entry.values[metric.key] = values
+            elif entry.dropped_rounds and not rounds:
+                entry.missing[metric.key] = "every round lost data"
             else:
                 entry.missing[metric.key] = _macro_missing(metric, extra)
         return entry
