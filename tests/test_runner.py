@@ -168,7 +168,13 @@ def test_ctrl_c_records_the_run_as_interrupted_and_leaves_a_valid_file(tmp_path,
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "bench.cli", *FAST, "--tracker", "test-hang", "--out", str(out)]
     runner = subprocess.Popen(
-        cmd, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        cmd,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        # A Ctrl-C at a terminal: SIGINT handled. A test session started in the background
+        # (`cmd &` in a script) passes SIGINT down as ignored, and Python keeps it ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     pid_file = out / "work" / "mlp.tiny.test-hang.standard.r0" / "child.pid"
     deadline = time.monotonic() + 60
