@@ -48,7 +48,7 @@ from analysis.report import (
     seed_for,
     verdict,
 )
-from analysis.stats import ALPHA, Comparison, compare, holm, mannwhitney_p_floor
+from analysis.stats import Comparison, compare, holm
 from analysis.summary import profile_name
 
 MAX_VALUES = 2000
@@ -347,17 +347,10 @@ def compare_sides(
         if c is None:
             row.verdict = row.reason or "not compared"
             continue
-        row.verdict, row.significant = verdict(row.metric, c, p_adj)
+        row.verdict, row.significant = verdict(row.metric, c, p_adj, family, "rounds")
         if row.significant and not _beyond(c, threshold):
             row.significant = False
             row.verdict = f"within the noise threshold ({threshold:.0%} of A's mean)"
-        elif not row.significant and c.design == "unpaired" and c.p_value is not None:
-            floor = mannwhitney_p_floor(c.n_baseline, c.n_config) * family
-            if floor >= ALPHA:
-                row.verdict = (
-                    f"cannot be called with {c.n_baseline}/{c.n_config} rounds (smallest "
-                    f"possible p (Holm) {min(1.0, floor):.3f})"
-                )
     return Comparisons(
         a=a,
         b=b,

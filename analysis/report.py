@@ -23,6 +23,7 @@ from analysis.stats import (
     compare,
     holm,
     mad_outliers,
+    mannwhitney_p_floor,
     wilcoxon_p_floor,
 )
 from analysis.summary import profile_name
@@ -180,15 +181,37 @@ def seed_for(seed: int, *parts: object) -> int:
     return zlib.crc32(":".join(map(str, (seed, *parts))).encode())
 
 
-def verdict(metric: Metric, c: Comparison, p_holm: float | None) -> tuple[str, bool]:
+def verdict(
+    metric: Metric,
+    c: Comparison,
+    p_holm: float | None,
+    family: int = 1,
+    unpaired_unit: str = "runs",
+) -> tuple[str, bool]:
+    """The verdict words of a comparison and whether a change is called.
+
+    A change is called when the Holm-adjusted p < ALPHA and the interval excludes zero. Where
+    the exact test's smallest possible p (Wilcoxon for pairs, Mann-Whitney otherwise) times the
+    Holm ``family`` size reaches ALPHA, no change could have been called: the words say so
+    ("cannot be called with n blocks"), not "no detectable difference".
+    """
     if c.estimate is None or c.p_value is None:
         return c.reason or "not computed", False
-    if c.ci_low is None:
-        return f"no CI: {c.reason}", False
-    significant = p_holm is not None and p_holm < ALPHA and c.ci_excludes_zero
-    if significant:
+    if p_holm is not None and p_holm < ALPHA and c.ci_excludes_zero:
         costly = (c.estimate > 0) == (metric.worse == "higher")
         return metric.words[0] if costly else metric.words[1], True
+    if c.design == "paired":
+        floor, sizes = wilcoxon_p_floor(c.n_pairs) * family, f"{c.n_pairs} blocks"
+    else:
+        floor = mannwhitney_p_floor(c.n_baseline, c.n_config) * family
+        sizes = f"{c.n_baseline}/{c.n_config} {unpaired_unit}"
+    if floor >= ALPHA:
+        return (
+            f"cannot be called with {sizes} (smallest possible p (Holm) {min(1.0, floor):.3f})",
+            False,
+        )
+    if c.ci_low is None:
+        return f"no CI: {c.reason}", False
     mde = format_effect(metric, c.mde, signed=False) if c.mde is not None else "n/a"
     return f"no detectable difference (MDE {mde})", False
 
@@ -298,15 +321,7 @@ def build_report(
             family = sum(1 for r in rows if r.comparison.p_value is not None)
             for row, p_adj in zip(rows, holm([r.comparison.p_value for r in rows]), strict=True):
                 row.p_holm = p_adj
-                row.verdict, row.significant = verdict(metric, row.comparison, p_adj)
-                c = row.comparison
-                floor = wilcoxon_p_floor(c.n_pairs) * family
-                if not row.significant and c.design == "paired" and floor >= ALPHA:
-                    # Not "no difference": with these blocks no difference could be called.
-                    row.verdict = (
-                        f"cannot be called with {c.n_pairs} blocks (smallest possible "
-                        f"p (Holm) {min(1.0, floor):.3f})"
-                    )
+                row.verdict, row.significant = verdict(metric, row.comparison, p_adj, family)
             group.rows.extend(rows)
         pairs = [
             r.comparison.n_pairs for r in group.rows if r.metric is METRICS[0] and r.comparison

@@ -80,6 +80,19 @@ def _sysmetrics_interval(text: str) -> float:
     return value
 
 
+def _add_bootstrap_options(parser: argparse.ArgumentParser) -> None:
+    """``--seed`` and ``--resamples``, shared by ``report`` and ``compare``."""
+    parser.add_argument(
+        "--seed", type=int, default=None, help="bootstrap seed (default: a fixed constant)"
+    )
+    parser.add_argument(
+        "--resamples",
+        type=int_at_least(999),
+        default=None,
+        help="bootstrap resamples per interval (default: 9999)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trackerbench",
@@ -106,15 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="what to print: the headline tables (text) or every number (json)",
     )
-    report.add_argument(
-        "--seed", type=int, default=None, help="bootstrap seed (default: a fixed constant)"
-    )
-    report.add_argument(
-        "--resamples",
-        type=int_at_least(999),
-        default=None,
-        help="bootstrap resamples per interval (default: 9999)",
-    )
+    _add_bootstrap_options(report)
 
     comp = sub.add_parser(
         "compare",
@@ -138,15 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "CI lies beyond it (default: 2)",
     )
     comp.add_argument("--format", choices=("text", "json"), default="text", help="output")
-    comp.add_argument(
-        "--seed", type=int, default=None, help="bootstrap seed (default: a fixed constant)"
-    )
-    comp.add_argument(
-        "--resamples",
-        type=int_at_least(999),
-        default=None,
-        help="bootstrap resamples per interval (default: 9999)",
-    )
+    _add_bootstrap_options(comp)
 
     run = sub.add_parser("run", help="run a comparison matrix")
     run.add_argument("--workload", default="mlp", help="comma-separated (default: mlp)")
@@ -344,8 +341,8 @@ def _resolve_matrix(args: argparse.Namespace):
     from bench.plugins import PluginError
     from bench.profiles import ProfileError, resolve_profiles
     from bench.trackers import unavailable_reason
-    from workloads.base import Preset, bf16_supported, check_precision
-    from workloads.registry import load_workload
+    from workloads.base import bf16_supported, check_precision
+    from workloads.registry import choose_presets, load_workload
 
     workloads = split_list(args.workload)
     trackers = split_list(args.tracker)
@@ -364,14 +361,10 @@ def _resolve_matrix(args: argparse.Namespace):
         profiles = resolve_profiles(split_list(args.profile), args.profiles_file)
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
-    chosen: dict[tuple[str, str], Preset] = {}
-    for w, cls in classes.items():
-        for p in presets:
-            if p not in cls.presets:
-                raise UsageError(
-                    f"unknown preset {p!r} for workload {w!r}; valid: {', '.join(cls.presets)}"
-                )
-            chosen[(w, p)] = cls.presets[p]
+    try:
+        chosen = choose_presets(classes, presets)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
     device = _resolve_device(args.device)
     if args.precision != "auto":
         try:

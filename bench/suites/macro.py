@@ -33,6 +33,16 @@ BASELINE = "none"
 SAMPLE_INTERVAL_S = 0.05
 SEED = 20261204
 _MEASURED_S = [0.0]
+MEAN_KEYS = (
+    "measure_wall_s",
+    "energy_j",
+    "cpu_s",
+    "rss_peak_bytes",
+    "init_s",
+    "finish_s",
+    "write_bytes",
+    "disk_bytes",
+)
 
 
 def measure_window_clock() -> float:
@@ -180,7 +190,6 @@ def extra_info(
     round, and whether it lost data, for ``trackerbench compare``.
     """
     first = records[0]
-    measure = [METRICS_BY_KEY["measure_wall_s"].read(r) for r in records]
     info: dict[str, Any] = {
         "suite": "macro",
         "time": "measure-window wall time (s) of each round, from the worker's phase marks; a "
@@ -195,24 +204,21 @@ def extra_info(
         "steps": first["spec"]["steps"],
         "warmup_steps": first["spec"]["warmup_steps"],
         "rounds": len(records),
-        "measure_wall_s": _mean([v for v in measure if v is not None]),
     }
-    info.update(_overhead(case, records, baseline, baseline_reason))
-    energy = [r["phases"]["measure"].get("energy_j") for r in records]
-    measured = [e for e in energy if e is not None]
-    info["energy_j"] = _mean(measured) if len(measured) == len(energy) else None
-    info["energy_method"] = (
-        first["phases"]["measure"].get("energy_method") if info["energy_j"] is not None else None
-    )
-    info["energy_reason"] = (
-        None
-        if info["energy_j"] is not None
-        else first["phases"]["measure"].get("energy_reason") or "energy not measured in every round"
-    )
-    for key in ("cpu_s", "rss_peak_bytes", "init_s", "finish_s", "write_bytes", "disk_bytes"):
+    # Means of the report's figures; None where a round lacks one (energy: with the reason).
+    for key in MEAN_KEYS:
         values = [METRICS_BY_KEY[key].read(r) for r in records]
         present = [v for v in values if v is not None]
         info[key] = _mean(present) if len(present) == len(values) else None
+    info.update(_overhead(case, records, baseline, baseline_reason))
+    measured = info["energy_j"] is not None
+    info["energy_method"] = first["phases"]["measure"].get("energy_method") if measured else None
+    info["energy_reason"] = (
+        None
+        if measured
+        else METRICS_BY_KEY["energy_j"].missing_reason(first)
+        or "energy not measured in every round"
+    )
     info["recorded_data"] = _recorded(records)
     info["per_round"] = [
         {

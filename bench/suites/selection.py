@@ -98,7 +98,7 @@ def parse_selection(
     profiles_file: Path | None = None,
 ) -> Selection:
     """Check the options' values against the registries; :class:`SelectionError` otherwise."""
-    from workloads.registry import load_workload
+    from workloads.registry import choose_presets, load_workload
 
     workloads = _split("workload", workload)
     presets = _split("preset", preset)
@@ -111,13 +111,10 @@ def parse_selection(
         raise SelectionError(f"--tb-workload: {exc.args[0]}") from None
     except PluginError as exc:
         raise SelectionError(f"--tb-workload: {exc}") from None
-    for w, cls in classes.items():
-        for p in presets:
-            if p not in cls.presets:
-                raise SelectionError(
-                    f"--tb-preset: unknown preset {p!r} for workload {w!r}; valid: "
-                    + ", ".join(cls.presets)
-                )
+    try:
+        choose_presets(classes, presets)
+    except KeyError as exc:
+        raise SelectionError(f"--tb-preset: {exc.args[0]}") from None
     for name in trackers:
         try:
             parse_name(name)

@@ -4,19 +4,14 @@ import json
 import sys
 from pathlib import Path
 
+from analysis.compare import TIME
+from analysis.formatting import format_value
+
 d = json.loads(Path(sys.argv[1]).read_text())
 
 
-def t(v):
-    if v is None:
-        return "-"
-    if v >= 1:
-        return f"{v:.2f} s"
-    if v >= 1e-3:
-        return f"{v * 1e3:.2f} ms"
-    if v >= 1e-6:
-        return f"{v * 1e6:.1f} µs"
-    return f"{v * 1e9:.0f} ns"
+def t(v: float | None) -> str:
+    return format_value(TIME, v)
 
 
 groups = ["log 1 scalar", "log 20 scalars", "log 200 scalars", "log a histogram", "init+finish"]
