@@ -38,21 +38,23 @@ from typing import Any
 
 import numpy as np
 
+from analysis.formatting import format_ci, format_effect, format_p, format_value
 from analysis.metrics import METRICS, METRICS_BY_KEY, Metric
 from analysis.report import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
+    DEFAULT_THRESHOLD,
     ReportInputError,
     excluded_reason,
     load_runs,
     seed_for,
-    verdict,
+    threshold_verdict,
 )
 from analysis.stats import Comparison, compare, holm
 from analysis.summary import profile_name
+from bench.versions import split_version
 
 MAX_VALUES = 2000
-DEFAULT_THRESHOLD = 0.02
 
 TIME = Metric(
     "time_s",
@@ -87,6 +89,7 @@ class Entry:
     label: str = ""  # how it is shown (a benchmark's short name)
     iterations: int | None = None  # calls averaged in each per-round time (pytest-benchmark)
     dropped_rounds: int = 0  # macro rounds left out for data loss
+    versions: tuple[str, ...] = ()  # tracker versions the runs imported (result directories)
 
 
 @dataclass
@@ -97,6 +100,7 @@ class Side:
     kind: str  # "pytest-benchmark JSON file" or "result directory"
     entries: dict[str, Entry]
     facts: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, str | None] = field(default_factory=dict)  # environment_facts()
 
 
 @dataclass
@@ -111,14 +115,16 @@ class CompareRow:
     label: str = ""
     p_holm: float | None = None
     verdict: str = ""
-    significant: bool = False
+    status: str = "not compared"  # regressed, improved, unchanged (threshold_verdict)
+
+    @property
+    def significant(self) -> bool:
+        """A change was called (beyond the noise threshold)."""
+        return self.status in ("regressed", "improved")
 
     @property
     def regression(self) -> bool:
-        c = self.comparison
-        if not self.significant or c is None or c.estimate is None:
-            return False
-        return (c.estimate > 0) == (self.metric.worse == "higher")
+        return self.status == "regressed"
 
 
 @dataclass
@@ -132,6 +138,7 @@ class Comparisons:
     n_resamples: int
     threshold: float = DEFAULT_THRESHOLD
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # environment facts that differ
 
     @property
     def regressions(self) -> list[CompareRow]:
@@ -173,11 +180,13 @@ def _load_benchmark_json(path: Path) -> Side:
     if not entries:
         raise CompareInputError(f"{path}: holds no benchmarks")
     machine = doc.get("machine_info") or {}
+    ours = machine.get("trackerbench") if isinstance(machine.get("trackerbench"), dict) else {}
     return Side(
         path,
         "pytest-benchmark JSON file",
         entries,
         {"pytest-benchmark": doc.get("version"), "machine": machine.get("node")},
+        environment_facts(ours, ours.get("threads")) if ours else {},
     )
 
 
@@ -236,18 +245,29 @@ def _macro_missing(metric: Metric, extra: dict[str, Any]) -> str:
 
 def _load_directory(path: Path) -> Side:
     records, meta, _ = load_runs(path)
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for rec in records:
-        if excluded_reason(rec) is not None:
-            continue
-        spec = rec["spec"]
-        name = f"{spec['workload']} {spec['preset']} {profile_name(rec)} {spec['tracker']}"
-        by_name.setdefault(name, []).append(rec)
-    if not by_name:
+    usable = [r for r in records if excluded_reason(r) is None]
+    if not usable:
         raise CompareInputError(f"{path}: no usable runs (every run failed or lost data)")
+    # A requested version (mlflow-sqlite@3.17.2) is dropped from the name when the directory
+    # holds one version of that configuration, so that two releases run separately match.
+    requested: dict[str, set[str]] = {}
+    for rec in usable:
+        base, version = split_version(str(rec["spec"]["tracker"]))
+        requested.setdefault(base, set()).add(version or "")
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for rec in usable:
+        spec = rec["spec"]
+        tracker = str(spec["tracker"])
+        base = split_version(tracker)[0]
+        shown = base if len(requested[base]) == 1 else tracker
+        name = f"{spec['workload']} {spec['preset']} {profile_name(rec)} {shown}"
+        by_name.setdefault(name, []).append(rec)
     entries: dict[str, Entry] = {}
     for name, recs in sorted(by_name.items()):
         entry = Entry(name, metrics=METRICS)
+        entry.versions = tuple(
+            sorted({str(v) for r in recs if (v := (r.get("tracker") or {}).get("version"))})
+        )
         for metric in METRICS:
             values = [v for r in recs if (v := metric.read(r)) is not None]
             if values:
@@ -262,7 +282,44 @@ def _load_directory(path: Path) -> Side:
         "result directory",
         entries,
         {"command": meta.get("command"), "harness_commit": env.get("harness_commit")},
+        environment_facts(env, (meta.get("matrix") or {}).get("threads")),
     )
+
+
+ENVIRONMENT_FACTS = {
+    "gpu": "GPU",
+    "gpu_driver": "GPU driver",
+    "torch": "torch",
+    "cpu_model": "CPU model",
+    "threads": "torch threads",
+    "python": "Python",
+}
+
+
+def environment_facts(env: dict[str, Any], threads: Any) -> dict[str, str | None]:
+    """The facts two sessions must share to be compared: GPU and driver, torch, CPU model,
+    thread count and Python (from ``meta.json``'s or ``machine_info``'s host facts)."""
+    host = env.get("host") or {}
+    nvml = (env.get("samplers") or {}).get("nvml") or {}
+    gpus = [str(g.get("name")) for g in nvml.get("gpus") or []]
+    return {
+        "gpu": ", ".join(gpus) if gpus else "none",
+        "gpu_driver": nvml.get("driver_version"),
+        "torch": (env.get("packages") or {}).get("torch"),
+        "cpu_model": host.get("cpu_model"),
+        "threads": str(threads) if threads is not None else None,
+        "python": env.get("python"),
+    }
+
+
+def environment_warnings(a: Side, b: Side) -> list[str]:
+    """One line per environment fact that differs between A and B (unknown on both: none)."""
+    out = []
+    for key, label in ENVIRONMENT_FACTS.items():
+        va, vb = a.environment.get(key), b.environment.get(key)
+        if (va is not None or vb is not None) and va != vb:
+            out.append(f"{label} differs: {va or 'unknown'} in A, {vb or 'unknown'} in B")
+    return out
 
 
 # --------------------------------------------------------------------------- statistics
@@ -308,6 +365,11 @@ def compare_sides(
                 f"{eb.iterations} in B (pytest-benchmark calibrates per session), so the rounds' "
                 "spreads differ; compare the means with care"
             )
+        if ea.versions and eb.versions and ea.versions != eb.versions:
+            notes.append(
+                f"{ea.label or name}: tracker version {', '.join(ea.versions)} in A, "
+                f"{', '.join(eb.versions)} in B"
+            )
         for side, entry in (("A", ea), ("B", eb)):
             if entry.dropped_rounds:
                 notes.append(
@@ -343,14 +405,10 @@ def compare_sides(
     family = sum(1 for p in p_values if p is not None)
     for row, p_adj in zip(rows, holm(p_values), strict=True):
         row.p_holm = p_adj
-        c = row.comparison
-        if c is None:
-            row.verdict = row.reason or "not compared"
-            continue
-        row.verdict, row.significant = verdict(row.metric, c, p_adj, family, "rounds")
-        if row.significant and not _beyond(c, threshold):
-            row.significant = False
-            row.verdict = f"within the noise threshold ({threshold:.0%} of A's mean)"
+        decision = threshold_verdict(
+            row.metric, row.comparison, p_adj, family, threshold, "rounds", row.reason or ""
+        )
+        row.status, row.verdict = decision.status, decision.words
     return Comparisons(
         a=a,
         b=b,
@@ -361,15 +419,8 @@ def compare_sides(
         n_resamples=n_resamples,
         threshold=threshold,
         notes=notes,
+        warnings=environment_warnings(a, b),
     )
-
-
-def _beyond(c: Comparison, threshold: float) -> bool:
-    """Whether the whole interval lies beyond ``threshold`` (a fraction of A's mean)."""
-    if c.ci_low is None or c.ci_high is None or c.baseline_mean is None:
-        return False
-    margin = threshold if c.kind == "ratio" else threshold * abs(c.baseline_mean)
-    return c.ci_low > margin or c.ci_high < -margin
 
 
 def metric_keys(text: str) -> tuple[str, ...]:
@@ -384,41 +435,106 @@ def metric_keys(text: str) -> tuple[str, ...]:
     return keys
 
 
+def row_json(r: CompareRow) -> dict[str, Any]:
+    """Every number of one compared row (``compare`` and ``regress`` JSON)."""
+    c = r.comparison
+    return {
+        "name": r.name,
+        "metric": r.metric.key,
+        "unit": r.metric.unit,
+        "kind": r.metric.kind,
+        "a_mean": c.baseline_mean if c else None,
+        "b_mean": c.config_mean if c else None,
+        "n_a": c.n_baseline if c else None,
+        "n_b": c.n_config if c else None,
+        "estimate": c.estimate if c else None,
+        "ci95": [c.ci_low, c.ci_high] if c and c.ci_low is not None else None,
+        "p": c.p_value if c else None,
+        "p_holm": r.p_holm,
+        "mde": c.mde if c else None,
+        "batched": r.batched,
+        "verdict": r.verdict,
+        "status": r.status,
+        "significant": r.significant,
+        "regression": r.regression,
+    }
+
+
 def to_json(result: Comparisons) -> dict[str, Any]:
     """Every number of a comparison, for ``--format json``."""
-
-    def row(r: CompareRow) -> dict[str, Any]:
-        c = r.comparison
-        return {
-            "name": r.name,
-            "metric": r.metric.key,
-            "unit": r.metric.unit,
-            "kind": r.metric.kind,
-            "a_mean": c.baseline_mean if c else None,
-            "b_mean": c.config_mean if c else None,
-            "n_a": c.n_baseline if c else None,
-            "n_b": c.n_config if c else None,
-            "estimate": c.estimate if c else None,
-            "ci95": [c.ci_low, c.ci_high] if c and c.ci_low is not None else None,
-            "p": c.p_value if c else None,
-            "p_holm": r.p_holm,
-            "mde": c.mde if c else None,
-            "batched": r.batched,
-            "verdict": r.verdict,
-            "significant": r.significant,
-            "regression": r.regression,
-        }
-
     return {
         "a": {"path": str(result.a.path), "kind": result.a.kind, **result.a.facts},
         "b": {"path": str(result.b.path), "kind": result.b.kind, **result.b.facts},
         "design": "unpaired (separate sessions), B relative to A",
         "threshold": result.threshold,
         "notes": result.notes,
+        "environment_warnings": result.warnings,
+        "environment": {"a": result.a.environment, "b": result.b.environment},
         "seed": result.seed,
         "resamples": result.n_resamples,
-        "rows": [row(r) for r in result.rows],
+        "rows": [row_json(r) for r in result.rows],
         "only_in_a": result.only_a,
         "only_in_b": result.only_b,
         "regressions": len(result.regressions),
     }
+
+
+STATUS_MARK = {"regressed": "❌ ", "improved": "✅ ", "unchanged": "", "not compared": "⚠️ "}
+
+
+def change_cells(r: CompareRow) -> list[str]:
+    """Formatted cells of a row: metric, reference mean, candidate mean, n, change [95 % CI],
+    p (Holm), verdict."""
+    c = r.comparison
+    change = "-"
+    if c is not None and c.estimate is not None:
+        change = format_effect(r.metric, c.estimate)
+        if c.ci_low is not None:
+            change += " " + format_ci(r.metric, c.ci_low, c.ci_high)
+    return [
+        r.metric.key + (" *" if r.batched else ""),
+        format_value(r.metric, c.baseline_mean if c else None),
+        format_value(r.metric, c.config_mean if c else None),
+        f"{c.n_baseline}/{c.n_config}" if c else "-",
+        change,
+        format_p(r.p_holm),
+        f"{r.status}: {r.verdict}" if r.significant else r.verdict,
+    ]
+
+
+CHANGE_COLUMNS = ("metric", "{a} mean", "{b} mean", "n {a}/{b}", "change [95 % CI]", "p (Holm)")
+
+
+def markdown_rows(rows: list[CompareRow], a: str = "A", b: str = "B") -> str:
+    """Rows as a markdown table (one table; the entry in the first column)."""
+    head = ["entry", *(h.format(a=a, b=b) for h in CHANGE_COLUMNS), "verdict"]
+    out = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * 5 + "---|"]
+    for r in rows:
+        cells = [r.label or r.name, *change_cells(r)]
+        cells[-1] = STATUS_MARK.get(r.status, "") + cells[-1]
+        out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(out)
+
+
+def to_markdown(result: Comparisons) -> str:
+    """A pull-request comment: the verdict first, then every row, notes and warnings."""
+    regressions = result.regressions
+    head = f"**{len(regressions)} regression(s)**" if regressions else "**No regression**"
+    lines = [
+        f"### trackerbench compare: {head}",
+        "",
+        f"B `{result.b.path}` against A `{result.a.path}` ({result.a.kind}s): unpaired "
+        f"(separate sessions), Holm over {sum(1 for r in result.rows if r.p_holm is not None)} "
+        f"rows; a change is called when p (Holm) < 0.05 and the whole 95 % CI lies beyond "
+        f"{result.threshold:.0%} of A's mean.",
+        "",
+    ]
+    lines += [f"> ⚠️ {w}" for w in result.warnings]
+    if result.warnings:
+        lines.append("")
+    lines.append(markdown_rows(result.rows))
+    lines += [""] + [f"- {n}" for n in result.notes] if result.notes else []
+    for side, names in (("A", result.only_a), ("B", result.only_b)):
+        if names:
+            lines.append(f"- only in {side} (not compared): {', '.join(names)}")
+    return "\n".join(lines).rstrip() + "\n"

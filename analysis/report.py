@@ -28,6 +28,7 @@ from analysis.stats import (
 )
 from analysis.summary import profile_name
 from bench.results import META_FILE, RUNS_FILE, ResultsError, iter_records, read_meta
+from bench.versions import SEPARATOR
 
 BASELINE = "none"
 DEFAULT_SEED = 20261204
@@ -216,6 +217,61 @@ def verdict(
     return f"no detectable difference (MDE {mde})", False
 
 
+DEFAULT_THRESHOLD = 0.02
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The one verdict rule of ``compare`` and ``regress``: ``status`` is ``regressed``,
+    ``improved``, ``unchanged`` or ``not compared``; ``words`` says why."""
+
+    status: str
+    words: str
+
+    @property
+    def called(self) -> bool:
+        return self.status in ("regressed", "improved")
+
+
+def beyond(c: Comparison, threshold: float) -> bool:
+    """Whether the whole interval lies beyond ``threshold`` (a fraction of the reference's
+    mean; for a ratio the interval is already a fraction)."""
+    if c.ci_low is None or c.ci_high is None or c.baseline_mean is None:
+        return False
+    margin = threshold if c.kind == "ratio" else threshold * abs(c.baseline_mean)
+    return c.ci_low > margin or c.ci_high < -margin
+
+
+def threshold_verdict(
+    metric: Metric,
+    c: Comparison | None,
+    p_holm: float | None,
+    family: int,
+    threshold: float = DEFAULT_THRESHOLD,
+    unpaired_unit: str = "runs",
+    missing: str = "not compared",
+) -> Decision:
+    """Criterion-style: a metric *regressed* only when :func:`verdict` calls the change
+    (Holm-adjusted p < 0.05, interval excluding zero) in its costly direction AND the whole 95 %
+    interval lies beyond ``threshold`` (a fraction of the reference's mean); *improved*
+    symmetrically; otherwise *unchanged*, with the minimum detectable effect (or why nothing
+    could be called)."""
+    if c is None or c.estimate is None:
+        return Decision("not compared", (c.reason if c else None) or missing)
+    words, significant = verdict(metric, c, p_holm, family, unpaired_unit)
+    mde = format_effect(metric, c.mde, signed=False) if c.mde is not None else "n/a"
+    if significant and beyond(c, threshold):
+        costly = (c.estimate > 0) == (metric.worse == "higher")
+        return Decision("regressed" if costly else "improved", words)
+    if significant:
+        return Decision(
+            "unchanged",
+            f"{words}, but within the noise threshold ({threshold:.0%} of the reference's "
+            f"mean; MDE {mde})",
+        )
+    return Decision("unchanged", words)
+
+
 def build_report(
     out_dir: Path,
     skip_corrupt: bool = False,
@@ -382,7 +438,16 @@ def _labelled(configs: list[Config]) -> list[Config]:
     for c in configs:
         counts[c.tracker] = counts.get(c.tracker, 0) + 1
     return [
-        replace(c, label=f"{c.tracker} {c.version}" if counts[c.tracker] > 1 else c.tracker)
+        replace(
+            c,
+            label=(
+                c.tracker.replace(SEPARATOR, " ")  # a requested version: mlflow-sqlite@3.17.2
+                if SEPARATOR in c.tracker
+                else f"{c.tracker} {c.version}"
+                if counts[c.tracker] > 1
+                else c.tracker
+            ),
+        )
         for c in configs
     ]
 

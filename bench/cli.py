@@ -1,4 +1,4 @@
-"""The ``trackerbench`` command line: ``env``, ``run``, ``report`` and ``compare``."""
+"""The ``trackerbench`` command line: ``env``, ``run``, ``report``, ``compare`` and ``regress``."""
 
 from __future__ import annotations
 
@@ -80,16 +80,103 @@ def _sysmetrics_interval(text: str) -> float:
     return value
 
 
-def _add_bootstrap_options(parser: argparse.ArgumentParser) -> None:
-    """``--seed`` and ``--resamples``, shared by ``report`` and ``compare``."""
-    parser.add_argument(
-        "--seed", type=int, default=None, help="bootstrap seed (default: a fixed constant)"
-    )
+def _add_bootstrap_options(parser: argparse.ArgumentParser, seed: bool = True) -> None:
+    """``--seed`` and ``--resamples``, shared by ``report``, ``compare`` and ``regress`` (whose
+    ``--seed`` is the matrix's: its bootstrap keeps the fixed seed)."""
+    if seed:
+        parser.add_argument(
+            "--seed", type=int, default=None, help="bootstrap seed (default: a fixed constant)"
+        )
     parser.add_argument(
         "--resamples",
         type=int_at_least(999),
         default=None,
         help="bootstrap resamples per interval (default: 9999)",
+    )
+
+
+def _add_matrix_options(run: argparse.ArgumentParser, reps: int = 3) -> None:
+    """The options that describe and execute a matrix (``run`` and ``regress``)."""
+    run.add_argument("--workload", default="mlp", help="comma-separated (default: mlp)")
+    run.add_argument("--preset", default="tiny", help="comma-separated (default: tiny)")
+    run.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILES,
+        help="logging profiles, comma-separated: light, standard, heavy, artifacts, or names "
+        f"from --profiles-file (default: {DEFAULT_PROFILES})",
+    )
+    run.add_argument(
+        "--profiles-file", type=Path, help="TOML file of user profiles ([profiles.NAME] tables)"
+    )
+    run.add_argument(
+        "--sysmetrics-interval",
+        type=_sysmetrics_interval,
+        help="period in seconds of every tracker's own system-metrics sampler (W&B, MLflow "
+        "+sysmetrics, trackio, codecarbon); default: each tracker's shipped default",
+    )
+    run.add_argument("--reps", type=_positive_int, default=reps, help=f"blocks (default: {reps})")
+    run.add_argument("--out", type=Path, required=True, help="result directory")
+    run.add_argument("--steps", type=_positive_int, help="measured steps (default: preset's)")
+    run.add_argument("--warmup", type=_non_negative_int, help="warm-up steps (default: preset's)")
+    run.add_argument("--seed", type=int, default=0, help="seed of data, model and run order")
+    run.add_argument(
+        "--threads", type=_positive_int, help="torch threads (default: CPUs this process may use)"
+    )
+    run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    run.add_argument(
+        "--timeout", type=_positive_float, default=900.0, help="seconds per run (default: 900)"
+    )
+    run.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="bf16 = bf16 autocast + TF32 on CUDA; auto (default) = bf16 for GPU presets "
+        "(full) on CUDA, fp32 otherwise",
+    )
+    run.add_argument(
+        "--compile", action="store_true", help="torch.compile the model (compiles in warm-up)"
+    )
+    run.add_argument(
+        "--dataloader",
+        action="store_true",
+        help="feed batches through a torch DataLoader with worker processes "
+        "(default: all batches placed on the device before timing)",
+    )
+    run.add_argument(
+        "--loader-workers",
+        type=_positive_int,
+        help=f"DataLoader worker processes with --dataloader (default: {DEFAULT_LOADER_WORKERS})",
+    )
+    run.add_argument(
+        "--service-timeout",
+        type=_positive_float,
+        default=120.0,
+        help="seconds a tracker's service (mlflow server) may take to become healthy "
+        "(default: 120)",
+    )
+    run.add_argument(
+        "--sample-interval",
+        type=_positive_float,
+        default=0.05,
+        help="sampler period in seconds (default: 0.05, i.e. 20 Hz)",
+    )
+    run.add_argument(
+        "--env-cache",
+        type=Path,
+        help="where NAME@VERSION environments are cached (default: $TRACKERBENCH_ENV_CACHE or "
+        "~/.cache/trackerbench/envs)",
+    )
+    run.add_argument(
+        "--find-links",
+        action="append",
+        default=[],
+        metavar="DIR_OR_URL",
+        help="extra place pip looks for NAME@VERSION packages (repeatable)",
+    )
+    run.add_argument(
+        "--no-index",
+        action="store_true",
+        help="install NAME@VERSION packages from --find-links only, not from the package index",
     )
 
 
@@ -142,76 +229,61 @@ def build_parser() -> argparse.ArgumentParser:
         help="noise threshold in %% of A's mean: a change is called only when its whole 95 %% "
         "CI lies beyond it (default: 2)",
     )
-    comp.add_argument("--format", choices=("text", "json"), default="text", help="output")
+    comp.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="output: tables, a markdown pull-request comment, or every number",
+    )
     _add_bootstrap_options(comp)
 
     run = sub.add_parser("run", help="run a comparison matrix")
-    run.add_argument("--workload", default="mlp", help="comma-separated (default: mlp)")
-    run.add_argument("--preset", default="tiny", help="comma-separated (default: tiny)")
     run.add_argument(
-        "--tracker", default=DEFAULT_TRACKERS, help=f"comma-separated (default: {DEFAULT_TRACKERS})"
+        "--tracker",
+        default=DEFAULT_TRACKERS,
+        help=f"comma-separated (default: {DEFAULT_TRACKERS}); NAME@VERSION runs that release of "
+        "the tracker's package from its own cached environment",
     )
-    run.add_argument(
-        "--profile",
-        default=DEFAULT_PROFILES,
-        help="logging profiles, comma-separated: light, standard, heavy, artifacts, or names "
-        f"from --profiles-file (default: {DEFAULT_PROFILES})",
+    _add_matrix_options(run)
+
+    reg = sub.add_parser(
+        "regress",
+        help="did a tracker release get worse? versions interleaved in one matrix",
+        description="Run the configuration in each version (cached environments, interleaved in "
+        "the same randomised blocks, with `none`), then call each later version against the "
+        "first: regressed only when p (Holm) < 0.05 and the whole 95 %% CI lies beyond "
+        "--threshold. Writes DIR/regress.md, DIR/regress.json and the full report. Exit status: "
+        "0 no regression, 1 regression or failed runs, 2 bad input.",
     )
-    run.add_argument(
-        "--profiles-file", type=Path, help="TOML file of user profiles ([profiles.NAME] tables)"
+    reg.add_argument(
+        "--tracker",
+        action="append",
+        required=True,
+        help="configuration(s), comma-separated; repeat --tracker with its own --versions for "
+        "another package",
     )
-    run.add_argument(
-        "--sysmetrics-interval",
-        type=_sysmetrics_interval,
-        help="period in seconds of every tracker's own system-metrics sampler (W&B, MLflow "
-        "+sysmetrics, trackio, codecarbon); default: each tracker's shipped default",
+    reg.add_argument(
+        "--versions",
+        action="append",
+        required=True,
+        help="comma-separated versions of the tracker's package, the reference first (one "
+        "--versions for all --tracker options, or one per --tracker)",
     )
-    run.add_argument("--reps", type=_positive_int, default=3, help="blocks (default: 3)")
-    run.add_argument("--out", type=Path, required=True, help="result directory")
-    run.add_argument("--steps", type=_positive_int, help="measured steps (default: preset's)")
-    run.add_argument("--warmup", type=_non_negative_int, help="warm-up steps (default: preset's)")
-    run.add_argument("--seed", type=int, default=0, help="seed of data, model and run order")
-    run.add_argument(
-        "--threads", type=_positive_int, help="torch threads (default: CPUs this process may use)"
+    _add_matrix_options(reg, reps=10)
+    reg.add_argument(
+        "--threshold",
+        type=_percent,
+        default=2.0,
+        help="noise threshold in %% of the reference's mean (default: 2)",
     )
-    run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    run.add_argument(
-        "--timeout", type=_positive_float, default=900.0, help="seconds per run (default: 900)"
+    reg.add_argument("--metric", default=None, help="comma-separated metric keys (default: all)")
+    reg.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="what to print (DIR/regress.md and DIR/regress.json are written either way)",
     )
-    run.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16"),
-        default="auto",
-        help="bf16 = bf16 autocast + TF32 on CUDA; auto (default) = bf16 for GPU presets "
-        "(full) on CUDA, fp32 otherwise",
-    )
-    run.add_argument(
-        "--compile", action="store_true", help="torch.compile the model (compiles in warm-up)"
-    )
-    run.add_argument(
-        "--dataloader",
-        action="store_true",
-        help="feed batches through a torch DataLoader with worker processes "
-        "(default: all batches placed on the device before timing)",
-    )
-    run.add_argument(
-        "--loader-workers",
-        type=_positive_int,
-        help=f"DataLoader worker processes with --dataloader (default: {DEFAULT_LOADER_WORKERS})",
-    )
-    run.add_argument(
-        "--service-timeout",
-        type=_positive_float,
-        default=120.0,
-        help="seconds a tracker's service (mlflow server) may take to become healthy "
-        "(default: 120)",
-    )
-    run.add_argument(
-        "--sample-interval",
-        type=_positive_float,
-        default=0.05,
-        help="sampler period in seconds (default: 0.05, i.e. 20 Hz)",
-    )
+    _add_bootstrap_options(reg, seed=False)
     return parser
 
 
@@ -341,6 +413,7 @@ def _resolve_matrix(args: argparse.Namespace):
     from bench.plugins import PluginError
     from bench.profiles import ProfileError, resolve_profiles
     from bench.trackers import unavailable_reason
+    from bench.versions import VersionEnvError, requested_packages
     from workloads.base import bf16_supported, check_precision
     from workloads.registry import choose_presets, load_workload
 
@@ -353,9 +426,10 @@ def _resolve_matrix(args: argparse.Namespace):
             reason = unavailable_reason(name)
             if reason:
                 raise UsageError(f"tracker {name!r} cannot run here: {reason}")
+        requested_packages(trackers)  # NAME@VERSION: a valid version of a real package
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    except PluginError as exc:
+    except (PluginError, VersionEnvError) as exc:
         raise UsageError(str(exc)) from exc
     try:
         profiles = resolve_profiles(split_list(args.profile), args.profiles_file)
@@ -478,6 +552,24 @@ def _warn_profiles_without_measured_calls(console: Console, runs: list[Any]) -> 
                 )
 
 
+def _prepare_version_envs(args: argparse.Namespace, console: Console, trackers: Any) -> Any:
+    """Build or find the environment of every ``NAME@VERSION`` configuration, all before any
+    run starts; a version that does not install is a usage error naming it."""
+    from bench.versions import VersionEnvError, prepare_envs, requested_packages
+
+    if not requested_packages(trackers):
+        return {}
+    pip_args = [f"--find-links={link}" for link in args.find_links]
+    pip_args += ["--no-index"] if args.no_index else []
+    try:
+        with console.status("Preparing tracker version environments ...", spinner="line"):
+            return prepare_envs(
+                trackers, args.env_cache, pip_args, lambda line: console.print(line, markup=False)
+            )
+    except VersionEnvError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from analysis.summary import summarise
     from bench import environment
@@ -489,9 +581,20 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     runs = expand(matrix, presets)
     if matrix.compile and any(r.warmup_steps == 0 for r in runs):
         raise UsageError("--compile compiles during warm-up; it needs at least 1 warm-up step")
+    envs = _prepare_version_envs(args, console, matrix.trackers)
     command = shlex.join(["trackerbench", *args.argv])
+
+    def meta_facts() -> dict[str, Any]:
+        facts = environment.collect()
+        if envs:  # what each version's environment holds, and from where (no secrets)
+            facts["version_envs"] = {
+                name: {"package": e.package, "version": e.version, "overlay": e.overlay}
+                for name, e in envs.items()
+            }
+        return facts
+
     try:
-        done = prepare_directory(args.out, matrix, environment.collect, command)
+        done = prepare_directory(args.out, matrix, meta_facts, command)
     except ResultsError as exc:
         raise UsageError(str(exc)) from exc
     todo = [r for r in runs if done.get(r.run_id, {}).get("status") != "ok"]
@@ -506,6 +609,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         timeout_s=args.timeout,
         sample_interval_s=args.sample_interval,
         service_start_timeout_s=args.service_timeout,
+        tracker_pythons={name: str(e.python) for name, e in envs.items()},
     )
     t0 = time.monotonic()
     columns = (
@@ -641,10 +745,42 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _print_change_tables(console: Console, rows: list[Any], a: str, b: str) -> None:
+    """``compare``'s and ``regress``'s rows as one rich table per entry; long reasons as
+    numbered notes below."""
+    from analysis.compare import CHANGE_COLUMNS, change_cells
+
+    notes: dict[str, int] = {}
+    by_entry: dict[str, list[Any]] = {}
+    for row in rows:
+        by_entry.setdefault(row.label, []).append(row)
+    for label, entry_rows in by_entry.items():
+        table = Table(title=escape(label), box=box.SIMPLE_HEAD, title_justify="left")
+        for i, name in enumerate([*CHANGE_COLUMNS, "verdict"]):
+            table.add_column(name.format(a=a, b=b), justify="right" if 0 < i < 6 else "left")
+        for row in entry_rows:
+            cells = change_cells(row)
+            c = row.comparison
+            if c is None or c.estimate is None:  # a long reason: a numbered note below
+                number = notes.setdefault(row.verdict, len(notes) + 1)
+                cells[-1] = f"not compared [{number}]"
+            mark = "[red]" if row.regression else "[green]" if row.significant else ""
+            table.add_row(*cells[:-1], f"{mark}{escape(cells[-1])}")
+        console.print(table)
+    for text, number in notes.items():
+        console.print(f"[{number}] {text}", markup=False)
+
+
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     """B against A; exit 1 when a metric regressed (a significant change in its costly way)."""
-    from analysis.compare import CompareInputError, compare_sides, load_side, metric_keys, to_json
-    from analysis.formatting import format_ci, format_effect, format_p, format_value
+    from analysis.compare import (
+        CompareInputError,
+        compare_sides,
+        load_side,
+        metric_keys,
+        to_json,
+        to_markdown,
+    )
     from analysis.report import DEFAULT_RESAMPLES, DEFAULT_SEED, ReportInputError
 
     try:
@@ -671,52 +807,18 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(to_json(result), indent=2, sort_keys=True) + "\n")
         return 1 if regressions else 0
+    if args.format == "markdown":
+        sys.stdout.write(to_markdown(result))
+        return 1 if regressions else 0
+    for warning in result.warnings:
+        console.print(f"Warning: {warning}", markup=False, style="yellow")
     console.print(
         f"B ({args.b}) against A ({args.a}): unpaired (separate sessions); Holm over every "
         "row; a change is called when p (Holm) < 0.05 and the whole 95 % CI lies beyond the "
         f"noise threshold ({args.threshold:g} % of A's mean).",
         markup=False,
     )
-    notes: dict[str, int] = {}
-    by_entry: dict[str, list[Any]] = {}
-    for row in result.rows:
-        by_entry.setdefault(row.label, []).append(row)
-    for label, rows in by_entry.items():
-        table = Table(title=escape(label), box=box.SIMPLE_HEAD, title_justify="left")
-        for name, right in (
-            ("metric", False),
-            ("A mean", True),
-            ("B mean", True),
-            ("n A/B", True),
-            ("change [95 % CI]", True),
-            ("p (Holm)", True),
-            ("verdict", False),
-        ):
-            table.add_column(name, justify="right" if right else "left")
-        for row in rows:
-            c = row.comparison
-            text = row.verdict
-            if c is None or c.estimate is None:  # a long reason: a numbered note below
-                number = notes.setdefault(text, len(notes) + 1)
-                text = f"not compared [{number}]"
-            mark = "[red]" if row.regression else "[green]" if row.significant else ""
-            change = "-"
-            if c is not None and c.estimate is not None:
-                change = format_effect(row.metric, c.estimate)
-                if c.ci_low is not None:
-                    change += " " + format_ci(row.metric, c.ci_low, c.ci_high)
-            table.add_row(
-                row.metric.key + (" *" if row.batched else ""),
-                format_value(row.metric, c.baseline_mean if c else None),
-                format_value(row.metric, c.config_mean if c else None),
-                f"{c.n_baseline}/{c.n_config}" if c else "-",
-                change,
-                format_p(row.p_holm),
-                f"{mark}{escape(text)}",
-            )
-        console.print(table)
-    for text, number in notes.items():
-        console.print(f"[{number}] {text}", markup=False)
+    _print_change_tables(console, result.rows, "A", "B")
     for note in result.notes:
         console.print(f"Note: {note}", markup=False, style="yellow")
     if any(r.batched for r in result.rows):
@@ -734,6 +836,95 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _regress_configurations(args: argparse.Namespace) -> list[str]:
+    """``--tracker``/``--versions`` pairs as ``NAME@VERSION`` configurations (checked)."""
+    from bench.versions import SEPARATOR, VersionEnvError, check_version, with_version
+
+    trackers = [split_list(t) for t in args.tracker]
+    versions = [split_list(v) for v in args.versions]
+    if len(versions) == 1:
+        versions = versions * len(trackers)
+    elif len(versions) != len(trackers):
+        raise UsageError(
+            f"{len(trackers)} --tracker options and {len(versions)} --versions options: give one "
+            "--versions for all of them, or one per --tracker"
+        )
+    configs: list[str] = []
+    for names, vs in zip(trackers, versions, strict=True):
+        if len(vs) < 2:
+            raise UsageError(f"--versions {','.join(vs)}: give at least two versions to compare")
+        for v in vs:
+            try:
+                check_version(v)
+            except VersionEnvError as exc:
+                raise UsageError(f"--versions: {exc}") from None
+        for name in names:
+            if SEPARATOR in name:
+                raise UsageError(f"--tracker {name}: give versions with --versions, not @")
+            if name == "none":
+                raise UsageError("--tracker none: the baseline has no versions (it always runs)")
+            configs += [with_version(name, v) for v in vs]
+    return list(dict.fromkeys(configs))
+
+
+def cmd_regress(args: argparse.Namespace, console: Console) -> int:
+    """Run every version interleaved (``cmd_run``), then call each later version against the
+    first; exit 1 on a regression or on failed runs of a version."""
+    from analysis.compare import metric_keys
+    from analysis.metrics import METRICS_BY_KEY
+    from analysis.output import write_report
+    from analysis.regress import build_regression, headline, method_line, to_json, to_markdown
+    from analysis.report import DEFAULT_RESAMPLES, DEFAULT_SEED, ReportInputError
+
+    configs = _regress_configurations(args)
+    try:
+        metrics = metric_keys(args.metric) if args.metric is not None else None
+    except ReportInputError as exc:
+        raise UsageError(str(exc)) from None
+    if metrics is not None and not set(metrics) <= set(METRICS_BY_KEY):
+        raise UsageError(f"--metric: valid keys: {', '.join(METRICS_BY_KEY)}")
+    args.tracker = ",".join(["none", *configs])
+    code = cmd_run(args, console)
+    if code == 130:
+        return code
+    resamples = DEFAULT_RESAMPLES if args.resamples is None else args.resamples
+    try:
+        with console.status("Comparing versions ...", spinner="line"):
+            result = build_regression(
+                args.out, metrics, args.threshold / 100, DEFAULT_SEED, resamples
+            )
+    except ReportInputError as exc:
+        raise UsageError(str(exc)) from exc
+    from bench.jsonio import write_json_atomic, write_text_atomic
+
+    write_text_atomic(args.out / "regress.md", to_markdown(result))
+    write_json_atomic(args.out / "regress.json", to_json(result), indent=2)
+    try:
+        with console.status("Writing the full report ...", spinner="line"):
+            _, written = write_report(args.out, seed=DEFAULT_SEED, n_resamples=resamples)
+        report_line = f"full report: {args.out / 'report'} ({len(written)} files)"
+    except ReportInputError as exc:  # e.g. every none run failed: the verdicts still stand
+        report_line = f"no full report: {exc}"
+    if args.format == "json":
+        sys.stdout.write(json.dumps(to_json(result), indent=2, sort_keys=True) + "\n")
+    elif args.format == "markdown":
+        sys.stdout.write(to_markdown(result))
+    else:
+        console.print(method_line(result), markup=False)
+        _print_change_tables(console, result.rows, "ref", "new")
+        for f in result.failed:
+            console.print(
+                f"[red]{escape(f'{f.group} {f.tracker} {f.version}')}: {f.failed} of {f.total} "
+                f"runs failed:[/] {escape(f.error)}"
+            )
+        style = "red" if result.regressions or result.failed else "green"
+        console.print(f"[{style}]Verdict: {escape(headline(result))}[/]")
+        console.print(
+            f"Wrote {args.out / 'regress.md'}, {args.out / 'regress.json'}; {report_line}"
+        )
+    return 1 if result.regressions or result.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -747,6 +938,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args, console)
         if args.command == "compare":
             return cmd_compare(args, console)
+        if args.command == "regress":
+            return cmd_regress(args, console)
         return cmd_run(args, console)
     except UsageError as exc:
         print(f"trackerbench: error: {exc}", file=sys.stderr)

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from bench.samplers.series import Series, value_between, window_energy
 from bench.services import Service, ServiceError
 from bench.trackers import TELEMETRY_OFF_ENV, Tracker, TrackerOptions, make_tracker
 from bench.verify import compare_recorded
+from bench.versions import same_version, split_version
 from bench.worker import PHASES, PROGRESS_FILE
 from workloads.throughput import summarise_throughput
 
@@ -58,6 +59,22 @@ class RunnerOptions:
     service_start_timeout_s: float = 120.0
     verify_timeout_s: float = 300.0
     python: str = sys.executable
+    # ``NAME@VERSION`` configuration -> interpreter of its version's environment (worker,
+    # read-back and service run there; bench.versions); other configurations use ``python``.
+    tracker_pythons: Mapping[str, str] = field(default_factory=dict)
+
+    def python_for(self, tracker: str) -> str:
+        """The interpreter that runs configuration ``tracker``'s worker, service and read-back.
+
+        A versioned configuration without its environment is a programming error: running it
+        with this environment's release would record the wrong version's cost.
+        """
+        if split_version(tracker)[1] is None:
+            return self.python
+        try:
+            return str(self.tracker_pythons[tracker])
+        except KeyError:
+            raise ValueError(f"no environment prepared for {tracker!r}") from None
 
 
 class Interrupted(Exception):
@@ -221,7 +238,10 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
     run_dir.mkdir(parents=True)
     write_json_atomic(run_dir / "spec.json", spec.to_dict(), indent=2)
 
-    tracker = make_tracker(spec.tracker, run_dir, TrackerOptions(spec.sysmetrics_interval_s))
+    python = opts.python_for(spec.tracker)
+    tracker = make_tracker(
+        spec.tracker, run_dir, TrackerOptions(spec.sysmetrics_interval_s), python=python
+    )
     env = base_environment(os.environ)
     sampler_env = dict(env)
     try:
@@ -233,7 +253,9 @@ def run_one(spec: RunSpec, opts: RunnerOptions) -> dict[str, Any]:
         error = f"tracker {spec.tracker!r} could not prepare the run: {type(exc).__name__}: {exc}"
         return _failed_before_worker(spec, error, _utc_now(), run_dir.relative_to(out_dir))
     try:
-        return _run_with_service(spec, opts, tracker, service, env, sampler_env, out_dir, run_dir)
+        return _run_with_service(
+            spec, opts, python, tracker, service, env, sampler_env, out_dir, run_dir
+        )
     finally:
         if service is not None and service.proc is not None and service.proc.returncode is None:
             service.stop()  # an exception on the way: never leave the service running
@@ -266,6 +288,7 @@ def _failed_before_worker(
 def _run_with_service(
     spec: RunSpec,
     opts: RunnerOptions,
+    python: str,
     tracker: Tracker,
     service: Service | None,
     env: dict[str, str],
@@ -297,7 +320,7 @@ def _run_with_service(
     with open(worker_log, "wb") as wlog, open(sampler_log, "wb") as slog:
         worker = subprocess.Popen(
             [
-                opts.python,
+                python,
                 "-m",
                 "bench.worker",
                 "--spec",
@@ -407,6 +430,9 @@ def _run_with_service(
                 error = result.get("error") or f"worker exited with code {exit_code}"
         elif result.get("phase_reached") != "done":
             status, error = "failed", "worker exited without a complete result"
+        else:
+            error = _version_mismatch(spec.tracker, result.get("tracker") or {})
+            status = "failed" if error else status
     if status == "failed" and not result.get("error"):
         tail = _tail(worker_log, 1500)
         if tail:
@@ -419,7 +445,7 @@ def _run_with_service(
             "data_loss": None,
         }
     elif status == "ok":
-        recorded = _check_recorded(tracker, spec_path, result_path, result, env, opts)
+        recorded = _check_recorded(tracker, python, spec_path, result_path, result, env, opts)
     service_facts = None
     if service is not None:
         stopped = service.stop()
@@ -483,8 +509,24 @@ def _disk_bytes(root: Path, exclude: frozenset[str] = frozenset()) -> int | None
     return total
 
 
+def _version_mismatch(config: str, tracker: dict[str, Any]) -> str | None:
+    """Why a ``NAME@VERSION`` run's worker did not run that version (``None`` when it did).
+
+    The worker reports the version its ``sys.path`` resolves (``tracker.version``) and where
+    from (``tracker.location``); the request alone proves nothing.
+    """
+    requested = split_version(config)[1]
+    if requested is None or same_version(tracker.get("version"), requested):
+        return None
+    return (
+        f"the worker imported version {tracker.get('version')} "
+        f"(from {tracker.get('location')}), not the requested {requested}"
+    )
+
+
 def _check_recorded(
     tracker: Tracker,
+    python: str,
     spec_path: Path,
     result_path: Path,
     result: dict[str, Any],
@@ -501,7 +543,7 @@ def _check_recorded(
         }
     out = result_path.parent / "recorded.json"
     log = result_path.parent / "verify.log"
-    argv = [opts.python, "-m", "bench.verify", "--spec", str(spec_path)]
+    argv = [python, "-m", "bench.verify", "--spec", str(spec_path)]
     argv += ["--result", str(result_path), "--out", str(out)]
     with open(log, "wb") as fh:
         try:

@@ -72,6 +72,7 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     result["tracker"] = {
         "name": tracker.config_name,
         "version": tracker.version(),
+        "location": tracker.location(),
         "settings": tracker.settings(),
         "import_s": tracker_import_s,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.environment import collect
+from bench.environment import collect, usable_cpus
 
 
 def torch_facts() -> dict[str, Any]:
@@ -47,4 +47,5 @@ def machine_facts() -> dict[str, Any]:
         }
     )
     facts["torch"] = torch_facts()
+    facts["threads"] = usable_cpus()  # the macro rounds' torch threads
     return facts

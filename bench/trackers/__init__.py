@@ -1,9 +1,11 @@
 """Tracker registry: built-in adapters plus the ``trackerbench.trackers`` entry-point group.
 
-A configuration name is a registered adapter name followed by optional add-ons:
+A configuration name is a registered adapter name followed by optional add-ons and an optional
+``@VERSION`` of the adapter's package (run from its own environment, :mod:`bench.versions`):
 ``mlflow-sqlite+sysmetrics`` (the tracker's own system-metrics sampler on, for adapters that
 have it off by default) and ``...+codecarbon`` (an ``OfflineEmissionsTracker`` wrapped around
-any configuration), e.g. ``mlflow-server-async+sysmetrics+codecarbon``.
+any configuration), e.g. ``mlflow-server-async+sysmetrics+codecarbon`` or
+``mlflow-sqlite@3.16.1``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from bench.plugins import PluginError, Registry
 from bench.trackers.base import TELEMETRY_OFF_ENV, Tracker, TrackerError, TrackerOptions
+from bench.versions import split_version
 
 ENTRY_POINT_GROUP = "trackerbench.trackers"
 ADDONS = ("sysmetrics", "codecarbon")
@@ -57,7 +60,7 @@ def parse_name(name: str) -> tuple[type[Tracker], tuple[str, ...]]:
     ``KeyError`` (with the valid choices) for an unknown adapter or add-on, or an add-on that
     does not apply to the adapter.
     """
-    base, *addons = name.split("+")
+    base, *addons = split_version(name)[0].split("+")
     cls = load_tracker(base)
     for addon in addons:
         if addon not in ADDONS:
@@ -80,6 +83,8 @@ def unavailable_reason(name: str) -> str | None:
     """Why configuration ``name`` cannot run here, or ``None`` (the name must parse)."""
     cls, addons = parse_name(name)
     reason = cls.unavailable_reason()
+    if split_version(name)[1] is not None and reason == cls.missing_package_reason():
+        reason = None  # the version's own environment provides the package (bench.versions)
     if reason is None and "codecarbon" in addons:
         from bench.trackers.codecarbon_addon import CodecarbonAddon
 
@@ -87,13 +92,22 @@ def unavailable_reason(name: str) -> str | None:
     return reason
 
 
-def make_tracker(name: str, run_dir: Path, options: TrackerOptions | None = None) -> Tracker:
-    """The tracker for configuration ``name`` (adapter plus add-ons), ready to ``load()``."""
+def make_tracker(
+    name: str, run_dir: Path, options: TrackerOptions | None = None, python: str | None = None
+) -> Tracker:
+    """The tracker for configuration ``name`` (adapter plus add-ons), ready to ``load()``.
+
+    ``python``: the interpreter of the run's environment, for services the adapter starts
+    (default: this one).
+    """
     cls, addons = parse_name(name)
+    name = split_version(name)[0]  # the record carries the version the worker imported
     options = options or TrackerOptions()
     if "sysmetrics" in addons:
         options = TrackerOptions(options.sysmetrics_interval_s, system_metrics=True)
     tracker = cls(run_dir, options)
+    if python is not None:
+        tracker.python = python
     tracker.config_name = "+".join(p for p in name.split("+") if p != "codecarbon")
     if "codecarbon" in addons:
         from bench.trackers.codecarbon_addon import CodecarbonAddon

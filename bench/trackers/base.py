@@ -16,6 +16,7 @@ to count what the tracker actually stored (the recorded-data check).
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,10 +80,18 @@ class Tracker(ABC):
         self.run_dir = Path(run_dir).resolve()
         self.options = options or TrackerOptions()
         self.config_name = self.name  # the full configuration name, add-ons included
+        # The interpreter of the run's environment (a version's overlay, ``bench.versions``):
+        # services the adapter starts must import the same release as the worker.
+        self.python = sys.executable
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this tracker cannot run here (library not installed, no credentials), or None."""
+        return cls.missing_package_reason()
+
+    @classmethod
+    def missing_package_reason(cls) -> str | None:
+        """Why the tracker's package cannot be imported here (not installed), or None."""
         if cls.distribution is None:
             return None
         try:
@@ -151,6 +160,16 @@ class Tracker(ABC):
             return None
         try:
             return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def location(self) -> str | None:
+        """Directory the tracker's package is imported from in this process (its
+        ``site-packages``: a version's overlay or the shared environment)."""
+        if self.distribution is None:
+            return None
+        try:
+            return str(importlib.metadata.distribution(self.distribution).locate_file(""))
         except importlib.metadata.PackageNotFoundError:
             return None
 

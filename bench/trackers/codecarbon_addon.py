@@ -112,6 +112,9 @@ class CodecarbonAddon(Tracker):
     def version(self) -> str | None:
         return self.inner.version()
 
+    def location(self) -> str | None:
+        return self.inner.location()
+
     def settings(self) -> dict[str, Any]:
         try:
             cc_version = importlib.metadata.version("codecarbon")

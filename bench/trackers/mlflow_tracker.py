@@ -20,7 +20,6 @@ tracking URI: the metric history of every key the run holds, and the artifact li
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -167,7 +166,7 @@ class MlflowServer(_Mlflow):
         return Service(
             name="mlflow server",
             argv=[
-                sys.executable,
+                self.python,
                 "-m",
                 "mlflow",
                 "server",

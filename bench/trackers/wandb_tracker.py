@@ -129,7 +129,9 @@ class _Wandb(Tracker):
 
     def init(self, run_name: str, config: dict[str, Any]) -> None:
         self.wandb_dir.mkdir(parents=True, exist_ok=True)
-        extra: dict[str, Any] = {"x_disable_stats": not self.stats}
+        # Only settings that differ from the shipped defaults are passed: releases before 0.19
+        # (``trackerbench regress``) know neither the ``x_`` names nor pydantic settings.
+        extra: dict[str, Any] = {} if self.stats else {"x_disable_stats": True}
         if self.stats and self.sysmetrics_interval_s is not None:
             extra["x_stats_sampling_interval"] = self.sysmetrics_interval_s
         self._run = self._wandb.init(
@@ -172,7 +174,22 @@ class _Wandb(Tracker):
         return found
 
     def settings(self) -> dict[str, Any]:
-        return {"mode": self.mode, "system_metrics": self.sysmetrics_settings(self.stats)}
+        return {
+            "mode": self.mode,
+            "system_metrics": self.sysmetrics_settings(self.stats),
+            "backend": self.backend(),
+        }
+
+    def backend(self) -> str | None:
+        """Which internal service the imported release runs (wandb-core is default since 0.18)."""
+        version = self.version()
+        if version is None:
+            return None
+        from packaging.version import Version
+
+        if Version(version) >= Version("0.18.0"):
+            return "wandb-core (Go service)"
+        return "legacy Python service (wandb-core opt-in before 0.18)"
 
 
 class WandbOffline(_Wandb):
