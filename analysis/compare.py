@@ -509,10 +509,15 @@ def markdown_rows(rows: list[CompareRow], a: str = "A", b: str = "B") -> str:
     """Rows as a markdown table (one table; the entry in the first column)."""
     head = ["entry", *(h.format(a=a, b=b) for h in CHANGE_COLUMNS), "verdict"]
     out = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * 5 + "---|"]
+    notes: dict[str, int] = {}  # a reason shared by many rows (no energy sampler) is a note
     for r in rows:
         cells = [r.label or r.name, *change_cells(r)]
+        if r.status == "not compared":
+            number = notes.setdefault(r.verdict, len(notes) + 1)
+            cells[-1] = f"not compared [{number}]"
         cells[-1] = STATUS_MARK.get(r.status, "") + cells[-1]
         out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    out += [""] + [f"[{n}] {text}" for text, n in notes.items()] if notes else []
     return "\n".join(out)
 
 

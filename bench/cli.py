@@ -559,7 +559,10 @@ def _prepare_version_envs(args: argparse.Namespace, console: Console, trackers: 
 
     if not requested_packages(trackers):
         return {}
-    pip_args = [f"--find-links={link}" for link in args.find_links]
+    pip_args = [  # a local directory as an absolute path: pip may run elsewhere
+        f"--find-links={link if '://' in link else Path(link).resolve()}"
+        for link in args.find_links
+    ]
     pip_args += ["--no-index"] if args.no_index else []
     try:
         with console.status("Preparing tracker version environments ...", spinner="line"):
@@ -588,7 +591,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         facts = environment.collect()
         if envs:  # what each version's environment holds, and from where (no secrets)
             facts["version_envs"] = {
-                name: {"package": e.package, "version": e.version, "overlay": e.overlay}
+                name: {
+                    "package": e.package,
+                    "version": e.version,
+                    "overlay": e.overlay,
+                    "hidden_shared": e.facts.get("hidden", {}),
+                }
                 for name, e in envs.items()
             }
         return facts
@@ -884,7 +892,9 @@ def cmd_regress(args: argparse.Namespace, console: Console) -> int:
     if metrics is not None and not set(metrics) <= set(METRICS_BY_KEY):
         raise UsageError(f"--metric: valid keys: {', '.join(METRICS_BY_KEY)}")
     args.tracker = ",".join(["none", *configs])
-    code = cmd_run(args, console)
+    # --format markdown/json print only the verdict on stdout: the runs' progress goes to stderr
+    progress = console if args.format == "text" else Console(stderr=True, width=console.width)
+    code = cmd_run(args, progress)
     if code == 130:
         return code
     resamples = DEFAULT_RESAMPLES if args.resamples is None else args.resamples

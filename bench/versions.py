@@ -240,7 +240,7 @@ def ensure_env(
         ):
             return VersionEnv(package, version, root, root / "bin" / "python", marker)
         if root.exists():
-            log(f"{package}=={version}: removing an incomplete environment ({root})")
+            log(f"{package}=={version}: removing an incomplete or outdated environment ({root})")
             shutil.rmtree(root)
         try:
             return _build(package, version, root, pip_args, log, timeout_s)

@@ -139,6 +139,8 @@ def test_parse_selection_checks_every_axis():
         parse_selection(profile="loud")
     with pytest.raises(SelectionError, match="'wandb-offline' has no \\+sysmetrics"):
         parse_selection(tracker="wandb-offline+sysmetrics")
+    with pytest.raises(SelectionError, match="compare releases with `trackerbench regress`"):
+        parse_selection(tracker="mlflow-sqlite@3.16.1")
     with pytest.raises(SelectionError, match="--tb-rounds: must be an integer >= 1"):
         parse_selection(rounds=0)
     with pytest.raises(SelectionError, match="an empty list"):
@@ -365,8 +367,10 @@ def test_compare_noise_threshold_and_rounds_too_few_to_call(tmp_path, capsys):
     a = _bench_json(tmp_path / "a.json", {"test_log[x]": _times(1, n=1500)})
     b = _bench_json(tmp_path / "b.json", {"test_log[x]": _times(2, 1.01, n=1500)})
     assert main(["compare", str(a), str(b), "--resamples", "999", "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)["rows"][0]["verdict"] == (
-        "within the noise threshold (2% of A's mean)"
+    row = json.loads(capsys.readouterr().out)["rows"][0]
+    assert row["status"] == "unchanged"
+    assert row["verdict"].startswith(
+        "slower, but within the noise threshold (2% of the reference's mean; MDE "
     )
     assert main(["compare", str(a), str(b), "--resamples", "999", "--threshold", "0"]) == 1
     capsys.readouterr()

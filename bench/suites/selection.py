@@ -14,6 +14,7 @@ from typing import Any
 from bench.plugins import PluginError
 from bench.profiles import Profile, ProfileError, resolve_profiles
 from bench.trackers import configurations, parse_name
+from bench.versions import split_version
 
 DEFAULTS = {
     "workload": "mlp",
@@ -116,6 +117,11 @@ def parse_selection(
     except KeyError as exc:
         raise SelectionError(f"--tb-preset: {exc.args[0]}") from None
     for name in trackers:
+        if split_version(name)[1] is not None:
+            raise SelectionError(
+                f"--tb-tracker {name}: the suites measure the tracker installed here (the micro "
+                "suite runs in this process); compare releases with `trackerbench regress`"
+            )
         try:
             parse_name(name)
         except KeyError as exc:

@@ -129,3 +129,19 @@ class MissingTracker(_Quiet):
 
     name = "test-missing"
     distribution = "tb-not-installed"
+
+
+class SlowlogTracker(_Quiet):
+    """Logs through ``tb_slowlog``, a package the tests build as local wheels in several
+    versions whose ``log`` costs a known time (``tests/test_versions.py``)."""
+
+    name = "test-slowlog"
+    distribution = "tb-slowlog"
+
+    def load(self) -> None:
+        import tb_slowlog
+
+        self._lib = tb_slowlog
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        self._lib.log(metrics)
