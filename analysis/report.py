@@ -228,10 +228,6 @@ class Decision:
     status: str
     words: str
 
-    @property
-    def called(self) -> bool:
-        return self.status in ("regressed", "improved")
-
 
 def beyond(c: Comparison, threshold: float) -> bool:
     """Whether the whole interval lies beyond ``threshold`` (a fraction of the reference's

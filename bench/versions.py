@@ -258,12 +258,16 @@ def _build(
     timeout_s: float,
 ) -> VersionEnv:
     log(f"{package}=={version}: creating an environment in {root}")
-    subprocess.run(
+    made = subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(root)],
-        check=True,
         capture_output=True,
+        text=True,
         timeout=120,
     )
+    if made.returncode != 0:
+        raise VersionEnvError(
+            f"{package}=={version}: python -m venv failed: {made.stderr.strip()[-400:]}"
+        )
     site_dir = _venv_site(root)
     if not site_dir.is_dir():
         raise VersionEnvError(f"{root}: venv made no {site_dir}")
