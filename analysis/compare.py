@@ -47,6 +47,7 @@ from analysis.report import (
     ReportInputError,
     excluded_reason,
     load_runs,
+    missing_reason,
     seed_for,
     threshold_verdict,
 )
@@ -273,8 +274,8 @@ def _load_directory(path: Path) -> Side:
             if values:
                 entry.values[metric.key] = values
             else:
-                reasons = sorted({metric.missing_reason(r) or "" for r in recs} - {""})
-                entry.missing[metric.key] = "not measured" + (f": {reasons[0]}" if reasons else "")
+                reason = missing_reason(metric, recs)
+                entry.missing[metric.key] = "not measured" + (f": {reason}" if reason else "")
         entries[name] = entry
     env = meta.get("environment") or {}
     return Side(
@@ -400,15 +401,7 @@ def compare_sides(
             rows.append(
                 CompareRow(name, metric, c, c.reason, batched_a or batched_b, ea.label or name)
             )
-    # One Holm family for every row: any of them can fail the comparison.
-    p_values = [r.comparison.p_value if r.comparison else None for r in rows]
-    family = sum(1 for p in p_values if p is not None)
-    for row, p_adj in zip(rows, holm(p_values), strict=True):
-        row.p_holm = p_adj
-        decision = threshold_verdict(
-            row.metric, row.comparison, p_adj, family, threshold, "rounds", row.reason or ""
-        )
-        row.status, row.verdict = decision.status, decision.words
+    decide(rows, threshold, "rounds")
     return Comparisons(
         a=a,
         b=b,
@@ -421,6 +414,19 @@ def compare_sides(
         notes=notes,
         warnings=environment_warnings(a, b),
     )
+
+
+def decide(rows: list[CompareRow], threshold: float, unpaired_unit: str) -> None:
+    """Holm over every row (any of them can fail the check), then each row's verdict by
+    :func:`analysis.report.threshold_verdict`; fills ``p_holm``, ``status`` and ``verdict``."""
+    p_values = [r.comparison.p_value if r.comparison else None for r in rows]
+    family = sum(1 for p in p_values if p is not None)
+    for row, p_adj in zip(rows, holm(p_values), strict=True):
+        row.p_holm = p_adj
+        decision = threshold_verdict(
+            row.metric, row.comparison, p_adj, family, threshold, unpaired_unit, row.reason or ""
+        )
+        row.status, row.verdict = decision.status, decision.words
 
 
 def metric_keys(text: str) -> tuple[str, ...]:
@@ -505,16 +511,26 @@ def change_cells(r: CompareRow) -> list[str]:
 CHANGE_COLUMNS = ("metric", "{a} mean", "{b} mean", "n {a}/{b}", "change [95 % CI]", "p (Holm)")
 
 
+def numbered_cells(rows: list[CompareRow]) -> tuple[list[list[str]], dict[str, int]]:
+    """:func:`change_cells` of every row, a not-compared row's (long, often shared) reason
+    replaced by a note number; and the notes (text -> number)."""
+    notes: dict[str, int] = {}
+    table = []
+    for r in rows:
+        cells = change_cells(r)
+        if r.status == "not compared":
+            cells[-1] = f"not compared [{notes.setdefault(r.verdict, len(notes) + 1)}]"
+        table.append(cells)
+    return table, notes
+
+
 def markdown_rows(rows: list[CompareRow], a: str = "A", b: str = "B") -> str:
     """Rows as a markdown table (one table; the entry in the first column)."""
     head = ["entry", *(h.format(a=a, b=b) for h in CHANGE_COLUMNS), "verdict"]
     out = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * 5 + "---|"]
-    notes: dict[str, int] = {}  # a reason shared by many rows (no energy sampler) is a note
-    for r in rows:
-        cells = [r.label or r.name, *change_cells(r)]
-        if r.status == "not compared":
-            number = notes.setdefault(r.verdict, len(notes) + 1)
-            cells[-1] = f"not compared [{number}]"
+    table, notes = numbered_cells(rows)
+    for r, row_cells in zip(rows, table, strict=True):
+        cells = [r.label or r.name, *row_cells]
         cells[-1] = STATUS_MARK.get(r.status, "") + cells[-1]
         out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     out += [""] + [f"[{n}] {text}" for text, n in notes.items()] if notes else []

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.compare import CompareRow, markdown_rows, row_json
+from analysis.compare import CompareRow, decide, markdown_rows, row_json
 from analysis.metrics import METRICS
 from analysis.report import (
     DEFAULT_RESAMPLES,
@@ -30,10 +30,11 @@ from analysis.report import (
     ReportInputError,
     excluded_reason,
     load_runs,
+    missing_reason,
     seed_for,
-    threshold_verdict,
+    values_by_block,
 )
-from analysis.stats import compare, holm
+from analysis.stats import compare
 from analysis.summary import profile_name
 from bench.versions import split_version, with_version
 
@@ -139,8 +140,8 @@ def build_regression(
                 for metric in METRICS:
                     if metrics is not None and metric.key not in metrics:
                         continue
-                    new = _by_block(metric, usable[version])
-                    old = _by_block(metric, usable[reference])
+                    new = values_by_block(metric, usable[version])
+                    old = values_by_block(metric, usable[reference])
                     reason = None
                     if not usable[version] or not usable[reference]:
                         side = version if not usable[version] else reference
@@ -148,7 +149,7 @@ def build_regression(
                     elif not new or not old:
                         reason = "not measured" + (
                             f": {r}"
-                            if (r := _missing_reason(metric, usable[version] + usable[reference]))
+                            if (r := missing_reason(metric, usable[version] + usable[reference]))
                             else ""
                         )
                     c = (
@@ -163,16 +164,9 @@ def build_regression(
                             paired=True,
                         )
                     )
-                    rows.append(CompareRow(label, metric, c, reason or (c.reason if c else None)))
-                    rows[-1].label = label
-    p_values = [r.comparison.p_value if r.comparison else None for r in rows]
-    family = sum(1 for p in p_values if p is not None)
-    for row, p_adj in zip(rows, holm(p_values), strict=True):
-        row.p_holm = p_adj
-        decision = threshold_verdict(
-            row.metric, row.comparison, p_adj, family, threshold, "runs", row.reason or ""
-        )
-        row.status, row.verdict = decision.status, decision.words
+                    reason = reason or (c.reason if c else None)
+                    rows.append(CompareRow(label, metric, c, reason, label=label))
+    decide(rows, threshold, "runs")
     return Regression(
         source=Path(out_dir),
         versions=versions,
@@ -184,15 +178,6 @@ def build_regression(
         blocks=len({int(r["spec"]["block"]) for r in records}),
         imported={k: sorted(v) for k, v in imported.items()},
     )
-
-
-def _by_block(metric: Any, runs: list[dict[str, Any]]) -> dict[int, float]:
-    return {int(r["spec"]["block"]): v for r in runs if (v := metric.read(r)) is not None}
-
-
-def _missing_reason(metric: Any, runs: list[dict[str, Any]]) -> str:
-    reasons = sorted({metric.missing_reason(r) or "" for r in runs if metric.read(r) is None})
-    return next((r for r in reasons if r), "")
 
 
 def headline(result: Regression) -> str:

@@ -326,14 +326,14 @@ def build_report(
             runs={BASELINE: base_runs, **{c.label: usable[c] for c in configs}},
         )
         for metric in METRICS:
-            base_values = _values(metric, base_runs)
+            base_values = values_by_block(metric, base_runs)
             group.baseline_means[metric.key] = (
                 sum(base_values.values()) / len(base_values) if base_values else None
             )
             base_outliers = mad_outliers(base_values)
             rows: list[Row] = []
             for config in configs:
-                values = _values(metric, usable[config])
+                values = values_by_block(metric, usable[config])
                 if not values or not base_values:
                     comparison = _with_reason(
                         compare(values, base_values, metric.kind, 0),
@@ -414,14 +414,20 @@ def _missing(
         return f"no usable {config.label or config.tracker} runs (all left out)"
     if not base_runs:
         return f"no usable {BASELINE} runs (all left out)"
-    lacking = [r for r in runs + base_runs if metric.read(r) is None]
-    reason = next((r for r in sorted({metric.missing_reason(r) or "" for r in lacking}) if r), "")
+    reason = missing_reason(metric, runs + base_runs)
     side = ""
     if values:
         side = f" for {BASELINE}"
     elif base_values:
         side = f" for {config.label}"
     return f"not measured{side}: {reason}" if reason else f"not measured{side}"
+
+
+def missing_reason(metric: Metric, runs: list[dict[str, Any]]) -> str:
+    """Why ``metric`` is missing from some of ``runs`` (the first reason, sorted; ``""`` if
+    none is given)."""
+    lacking = [r for r in runs if metric.read(r) is None]
+    return next((r for r in sorted({metric.missing_reason(r) or "" for r in lacking}) if r), "")
 
 
 def _with_reason(c: Comparison, reason: str) -> Comparison:
@@ -465,7 +471,7 @@ def _contrasts(
     return {b: values[b] - base[b] for b in blocks}
 
 
-def _values(metric: Metric, runs: list[dict[str, Any]]) -> dict[int, float]:
+def values_by_block(metric: Metric, runs: list[dict[str, Any]]) -> dict[int, float]:
     """Block -> value of the metric over ``runs`` (runs without the figure left out)."""
     out: dict[int, float] = {}
     for rec in runs:

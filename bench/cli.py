@@ -555,9 +555,9 @@ def _warn_profiles_without_measured_calls(console: Console, runs: list[Any]) -> 
 def _prepare_version_envs(args: argparse.Namespace, console: Console, trackers: Any) -> Any:
     """Build or find the environment of every ``NAME@VERSION`` configuration, all before any
     run starts; a version that does not install is a usage error naming it."""
-    from bench.versions import VersionEnvError, prepare_envs, requested_packages
+    from bench.versions import VersionEnvError, prepare_envs, split_version
 
-    if not requested_packages(trackers):
+    if all(split_version(t)[1] is None for t in trackers):  # checked in _resolve_matrix
         return {}
     pip_args = [  # a local directory as an absolute path: pip may run elsewhere
         f"--find-links={link if '://' in link else Path(link).resolve()}"
@@ -756,22 +756,17 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 def _print_change_tables(console: Console, rows: list[Any], a: str, b: str) -> None:
     """``compare``'s and ``regress``'s rows as one rich table per entry; long reasons as
     numbered notes below."""
-    from analysis.compare import CHANGE_COLUMNS, change_cells
+    from analysis.compare import CHANGE_COLUMNS, numbered_cells
 
-    notes: dict[str, int] = {}
+    cells_of, notes = numbered_cells(rows)
     by_entry: dict[str, list[Any]] = {}
-    for row in rows:
-        by_entry.setdefault(row.label, []).append(row)
+    for row, cells in zip(rows, cells_of, strict=True):
+        by_entry.setdefault(row.label, []).append((row, cells))
     for label, entry_rows in by_entry.items():
         table = Table(title=escape(label), box=box.SIMPLE_HEAD, title_justify="left")
         for i, name in enumerate([*CHANGE_COLUMNS, "verdict"]):
             table.add_column(name.format(a=a, b=b), justify="right" if 0 < i < 6 else "left")
-        for row in entry_rows:
-            cells = change_cells(row)
-            c = row.comparison
-            if c is None or c.estimate is None:  # a long reason: a numbered note below
-                number = notes.setdefault(row.verdict, len(notes) + 1)
-                cells[-1] = f"not compared [{number}]"
+        for row, cells in entry_rows:
             mark = "[red]" if row.regression else "[green]" if row.significant else ""
             table.add_row(*cells[:-1], f"{mark}{escape(cells[-1])}")
         console.print(table)

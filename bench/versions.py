@@ -188,9 +188,7 @@ sys.meta_path.insert(0, _Hidden())
 '''
 
 
-def broken_shared(
-    python: Path, site_dir: Path, package: str, env: dict[str, str]
-) -> dict[str, str]:
+def broken_shared(python: Path, env: dict[str, str]) -> dict[str, str]:
     """``{distribution: pip check's complaint}`` for the shared distributions whose requirements
     the overlay broke (trackerbench's own pin on the tracker excepted: that is the point)."""
     done = subprocess.run(
@@ -294,7 +292,7 @@ def _build(
         raise VersionEnvError(
             f"cannot install {package}=={version}: {pip_error(pip_log)} (pip log: {pip_log})"
         )
-    broken = broken_shared(python, site_dir, package, env)
+    broken = broken_shared(python, env)
     if any(canonicalize_name(name) in PROTECTED for name in broken):
         raise VersionEnvError(
             f"{package}=={version} breaks what the benchmark worker needs: "

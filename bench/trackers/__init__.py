@@ -82,9 +82,7 @@ def parse_name(name: str) -> tuple[type[Tracker], tuple[str, ...]]:
 def unavailable_reason(name: str) -> str | None:
     """Why configuration ``name`` cannot run here, or ``None`` (the name must parse)."""
     cls, addons = parse_name(name)
-    reason = cls.unavailable_reason()
-    if split_version(name)[1] is not None and reason == cls.missing_package_reason():
-        reason = None  # the version's own environment provides the package (bench.versions)
+    reason = cls.unavailable_reason(package_here=split_version(name)[1] is None)
     if reason is None and "codecarbon" in addons:
         from bench.trackers.codecarbon_addon import CodecarbonAddon
 

@@ -85,14 +85,13 @@ class Tracker(ABC):
         self.python = sys.executable
 
     @classmethod
-    def unavailable_reason(cls) -> str | None:
-        """Why this tracker cannot run here (library not installed, no credentials), or None."""
-        return cls.missing_package_reason()
+    def unavailable_reason(cls, package_here: bool = True) -> str | None:
+        """Why this tracker cannot run here (library not installed, no credentials), or None.
 
-    @classmethod
-    def missing_package_reason(cls) -> str | None:
-        """Why the tracker's package cannot be imported here (not installed), or None."""
-        if cls.distribution is None:
+        ``package_here=False``: the package comes from a version's own environment
+        (``NAME@VERSION``, :mod:`bench.versions`), so this environment need not have it.
+        """
+        if cls.distribution is None or not package_here:
             return None
         try:
             importlib.metadata.version(cls.distribution)

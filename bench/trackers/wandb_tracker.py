@@ -232,8 +232,8 @@ class WandbOnline(_Wandb):
     mode = "online"
 
     @classmethod
-    def unavailable_reason(cls) -> str | None:
-        reason = super().unavailable_reason()
+    def unavailable_reason(cls, package_here: bool = True) -> str | None:
+        reason = super().unavailable_reason(package_here)
         if reason:
             return reason
         base = _base_url()
