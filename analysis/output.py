@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analysis.carbon import CarbonSettings
 from analysis.plots import render_plots
 from analysis.render import render_csv, render_html, render_markdown, render_tex
 from analysis.report import DEFAULT_RESAMPLES, DEFAULT_SEED, Report, build_report
@@ -24,6 +25,7 @@ def write_report(
     skip_corrupt: bool = False,
     seed: int = DEFAULT_SEED,
     n_resamples: int = DEFAULT_RESAMPLES,
+    carbon: CarbonSettings | None = None,
 ) -> tuple[Report, list[Path]]:
     """Build the report of ``result_dir`` and write its files (default ``result_dir/report``).
 
@@ -31,7 +33,9 @@ def write_report(
     rendering. Returns the report and the paths written, sorted.
     """
     result_dir = Path(result_dir)
-    report = build_report(result_dir, skip_corrupt=skip_corrupt, seed=seed, n_resamples=n_resamples)
+    report = build_report(
+        result_dir, skip_corrupt=skip_corrupt, seed=seed, n_resamples=n_resamples, carbon=carbon
+    )
     out_dir = Path(out_dir) if out_dir is not None else result_dir / REPORT_DIR
     plots_dir = out_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.carbon import Estimate
 from analysis.formatting import format_blocks, format_ci, format_effect, format_p, format_value
 from analysis.metrics import HEADLINE, METRICS, Metric
 from analysis.report import Group, Report, Row
@@ -199,6 +200,151 @@ def _gib(value: Any) -> str:
     return f"{value / 2**30:.1f} GiB" if isinstance(value, (int, float)) else "?"
 
 
+def _number(value: float | None, signed: bool = True) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3g}" if signed else f"{value:.3g}"
+
+
+class _Notes:
+    """Long reasons as numbered notes below a table; cells carry ``[n]``."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+
+    def mark(self, reason: str | None) -> str:
+        if not reason:
+            return ""
+        number = self.numbers.setdefault(reason, len(self.numbers) + 1)
+        return f" [{number}]"
+
+    def lines(self) -> list[str]:
+        return [f"[{n}] {text}" for text, n in self.numbers.items()]
+
+
+def _estimate_cell(estimate: Estimate | None, notes: _Notes) -> str:
+    if estimate is None:
+        return "-"
+    if estimate.value is None:
+        return "-" + notes.mark(estimate.reason)
+    ci = (
+        f" [{_number(estimate.ci_low)}, {_number(estimate.ci_high)}]"
+        if estimate.ci_low is not None
+        else notes.mark(estimate.reason)
+    )
+    return _number(estimate.value) + ci
+
+
+def carbon_lines(report: Report) -> list[str]:
+    """What the carbon columns assume (or how to get them)."""
+    if report.carbon is None:
+        return [
+            "Carbon: no columns (give `--grid-intensity G` in gCO2e/kWh or `--region CODE`, "
+            "with `--pue P`)."
+        ]
+    return [f"Carbon: {report.carbon.describe()}."]
+
+
+def energy_table(group: Group, report: Report) -> tuple[Table, list[str]]:
+    """Extra energy (and carbon) of each configuration against ``none``, with intervals."""
+    device = group.carbon[0].device if group.carbon else "GPU"
+    columns = [
+        "configuration",
+        "extra J per run [CI]",
+        "extra Wh per 1000 steps [CI]",
+        f"extra Wh per {device}-hour [CI]",
+    ]
+    if report.carbon is not None:
+        columns += [f"extra gCO2e per {device}-hour [CI]", "extra gCO2e per 1000 runs [CI]"]
+    notes = _Notes()
+    rows = []
+    for row in group.carbon:
+        cells = [
+            row.label,
+            _estimate_cell(row.extra_j_per_run, notes),
+            _estimate_cell(row.extra_wh_per_1000_steps, notes),
+            _estimate_cell(row.extra_wh_per_device_hour, notes),
+        ]
+        if report.carbon is not None:
+            cells += [
+                _estimate_cell(row.extra_g_per_device_hour, notes),
+                _estimate_cell(row.extra_g_per_1000_runs, notes),
+            ]
+        rows.append(cells)
+    table = Table(
+        f"Extra energy and carbon: {group.title}",
+        columns,
+        rows,
+        [False] + [True] * (len(columns) - 1),
+    )
+    return table, notes.lines()
+
+
+REPORTED_METHOD = (
+    "Each tracker's own power or energy samples are turned into energy over the measure window "
+    "as a user of the tool would: power samples inside the window are integrated (trapezoids, "
+    "the first and last held to the window's edges), an energy counter's increase between its "
+    "first and last samples inside the window is scaled to the window; CodeCarbon's totals "
+    "cover its own start-to-stop window. The reference is the independent sampler's energy of "
+    "the same domain over the same window (NVML for GPUs, RAPL package/dram for CPU/RAM). "
+    "Error = (reported - reference) / reference; mean over the runs, BCa interval over the runs. "
+    "Fewer than two samples inside the window: too few samples, no number."
+)
+
+
+def reported_table(report: Report) -> tuple[Table, list[str]]:
+    """The trackers' reported energy against the reference, per configuration and quantity."""
+    notes = _Notes()
+    rows = []
+    for r in report.reported:
+        error = _number(r.error_pct)
+        if r.error_ci is not None:
+            error += f" [{_number(r.error_ci[0])}, {_number(r.error_ci[1])}]"
+        reported = _number(r.reported_j, signed=False)
+        reference = _number(r.reference_j, signed=False)
+        for reason in r.reasons:
+            if reason.startswith("reported: ") and r.reported_j is None:
+                reported += notes.mark(reason.removeprefix("reported: "))
+            elif reason.startswith("reference: ") and r.reference_j is None:
+                reference += notes.mark(reason.removeprefix("reference: "))
+        rows.append(
+            [
+                f"{r.workload} {r.preset} {r.profile}",
+                r.configuration,
+                f"{r.tool}: {r.quantity}",
+                r.method + notes.mark(r.how),
+                "-" if r.interval_s is None else f"{r.interval_s:g}",
+                "-" if r.samples_in_window is None else f"{r.samples_in_window:g}",
+                reported,
+                reference,
+                error,
+                f"{r.n_compared}/{r.n_runs}",
+            ]
+        )
+    columns = [
+        "group",
+        "configuration",
+        "tool: quantity",
+        "tool's figure",
+        "interval s",
+        "samples in window",
+        "reported J",
+        "reference J",
+        "error % [CI]",
+        "compared/runs",
+    ]
+    numeric = [False, False, False, False, True, True, True, True, True, True]
+    return Table("Tracker-reported vs measured energy", columns, rows, numeric), notes.lines()
+
+
+def energy_sections(report: Report) -> list[tuple[Table, list[str]]]:
+    """The energy and carbon tables of every group, then the reported-vs-measured table."""
+    out = [energy_table(g, report) for g in report.groups if g.carbon]
+    if report.reported:
+        out.append(reported_table(report))
+    return out
+
+
 def _md_table(table: Table) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
@@ -222,6 +368,12 @@ def render_markdown(report: Report, plots: list[str]) -> str:
         parts += [f"> {note}" for note in group.notes]
         if group.notes:
             parts.append("")
+    parts += ["## Energy and carbon", "", *carbon_lines(report), ""]
+    for table, notes in energy_sections(report):
+        parts += [f"### {table.title}", "", _md_table(table), ""]
+        if table.title == "Tracker-reported vs measured energy":
+            parts += [REPORTED_METHOD, ""]
+        parts += [f"{line}  " for line in notes] + ([""] if notes else [])
     parts += ["## Method", "", METHOD, "", _counts_line(report), "", "## Environment", ""]
     parts += environment_lines(report)
     parts += ["", "## Every metric", ""]
@@ -298,6 +450,10 @@ def render_tex(report: Report) -> str:
         "",
     ]
     parts += [_tex_table(headline_table(g)) + "\n" for g in report.groups]
+    parts += [tex_escape(line) + "\n" for line in carbon_lines(report)]
+    for table, notes in energy_sections(report):
+        parts.append(_tex_table(table) + "\n")
+        parts += [tex_escape(line) + "\n" for line in notes]
     parts += [_tex_table(metric_table(report, m)) + "\n" for m in METRICS]
     if report.excluded:
         parts.append(_tex_table(excluded_table(report)) + "\n")
@@ -342,6 +498,11 @@ def render_html(report: Report, svgs: dict[str, str]) -> str:
     for group in report.groups:
         parts.append(_html_table(headline_table(group)))
         parts += [f'<p class="note">{html.escape(n)}</p>' for n in group.notes]
+    parts.append("<h2>Energy and carbon</h2>")
+    parts += [f"<p>{html.escape(line)}</p>" for line in carbon_lines(report)]
+    for table, notes in energy_sections(report):
+        parts.append(_html_table(table))
+        parts += [f'<p class="note">{html.escape(line)}</p>' for line in notes]
     parts += [f"<h2>Method</h2><p>{html.escape(METHOD)}</p>"]
     parts += [f"<p>{html.escape(_counts_line(report))}</p>", "<h2>Environment</h2><ul>"]
     parts += [f"<li>{html.escape(line[2:])}</li>" for line in environment_lines(report)]
@@ -448,6 +609,22 @@ def render_json(report: Report) -> str:
         "method": METHOD,
         "notes": {g.title: g.notes for g in report.groups if g.notes},
         "rows": [row_dict(r) for r in report.rows],
+        "carbon": {
+            "settings": (
+                {
+                    "g_co2e_per_kwh": report.carbon.g_co2e_per_kwh,
+                    "pue": report.carbon.pue,
+                    "source": report.carbon.source,
+                }
+                if report.carbon is not None
+                else None
+            ),
+            "rows": {g.title: [c.to_dict() for c in g.carbon] for g in report.groups},
+        },
+        "reported_energy": {
+            "method": REPORTED_METHOD,
+            "rows": [r.to_dict() for r in report.reported],
+        },
         "excluded": [
             {"run_id": e.run_id, "status": e.status, "reason": e.reason} for e in report.excluded
         ],

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from analysis.carbon import CarbonRow, CarbonSettings, carbon_row
 from analysis.formatting import format_effect
 from analysis.metrics import METRICS, Metric
+from analysis.reported import ReportedRow, reported_rows
 from analysis.stats import (
     ALPHA,
     MIN_BLOCKS,
@@ -81,6 +83,7 @@ class Group:
     notes: list[str] = field(default_factory=list)
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # label -> usable runs
     baseline_means: dict[str, float | None] = field(default_factory=dict)  # metric key -> mean
+    carbon: list[CarbonRow] = field(default_factory=list)  # extra energy (and carbon) per config
 
     @property
     def title(self) -> str:
@@ -105,6 +108,8 @@ class Report:
     n_resamples: int
     runs_total: int
     energy_methods: list[str]
+    carbon: CarbonSettings | None = None  # grid intensity and PUE of the carbon columns
+    reported: list[ReportedRow] = field(default_factory=list)  # trackers' own energy figures
 
     @property
     def rows(self) -> list[Row]:
@@ -273,10 +278,13 @@ def build_report(
     skip_corrupt: bool = False,
     seed: int = DEFAULT_SEED,
     n_resamples: int = DEFAULT_RESAMPLES,
+    carbon: CarbonSettings | None = None,
 ) -> Report:
     """The statistics of ``out_dir`` (see the module docstring).
 
-    Raises :class:`ReportInputError` on bad input, including a group without any ``none`` run.
+    ``carbon``: grid intensity and PUE for the carbon columns of the energy table (without it
+    the table has energy only). Raises :class:`ReportInputError` on bad input, including a
+    group without any ``none`` run.
     """
     records, meta, skipped = load_runs(out_dir, skip_corrupt=skip_corrupt)
     by_group: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -375,6 +383,17 @@ def build_report(
                 row.p_holm = p_adj
                 row.verdict, row.significant = verdict(metric, row.comparison, p_adj, family)
             group.rows.extend(rows)
+        group.carbon = [
+            carbon_row(
+                c.label,
+                usable[c],
+                base_runs,
+                carbon,
+                seed_for(seed, workload, preset, profile, c.tracker, c.version, "carbon"),
+                n_resamples,
+            )
+            for c in configs
+        ]
         pairs = [
             r.comparison.n_pairs for r in group.rows if r.metric is METRICS[0] and r.comparison
         ]
@@ -398,6 +417,12 @@ def build_report(
         n_resamples=n_resamples,
         runs_total=len(records),
         energy_methods=sorted(energy_methods),
+        carbon=carbon,
+        reported=reported_rows(
+            [((g.workload, g.preset, g.profile), g.runs) for g in groups],
+            seed_for(seed, "reported"),
+            n_resamples,
+        ),
     )
 
 

@@ -73,11 +73,41 @@ def _percent(text: str) -> float:
     return value
 
 
-def _sysmetrics_interval(text: str) -> float:
-    value = _positive_float(text)
-    if value < 0.1:  # W&B refuses shorter periods (x_stats_sampling_interval)
-        raise argparse.ArgumentTypeError(f"must be at least 0.1 s (W&B's minimum), got {value}")
-    return value
+def _sysmetrics_intervals(text: str) -> list[float | None]:
+    """``default,1,5`` -> ``[None, 1.0, 5.0]``: the periods of the trackers' own samplers."""
+    out: list[float | None] = []
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        value = None if item == "default" else _positive_float(item)
+        if value is not None and value < 0.1:  # W&B refuses shorter (x_stats_sampling_interval)
+            raise argparse.ArgumentTypeError(f"must be at least 0.1 s (W&B's minimum), got {value}")
+        if value not in out:
+            out.append(value)
+    if not out:
+        raise argparse.ArgumentTypeError("give at least one period (seconds or default)")
+    return out
+
+
+def _expand_intervals(trackers: tuple[str, ...], intervals: list[float | None]) -> tuple[str, ...]:
+    """Each tracker that samples system metrics of its own once per period (``NAME:1s``;
+    ``NAME`` alone for ``default``); the others once. Names that carry a period keep it."""
+    from bench.trackers import has_own_sampler, parse_name, split_interval, with_interval
+
+    out: list[str] = []
+    sampling = False
+    for name in trackers:
+        cls, addons = parse_name(name)
+        if split_interval(name)[1] is None and has_own_sampler(cls, addons):
+            sampling = True
+            out += [with_interval(name, value) for value in intervals]
+        else:
+            out.append(name)
+    if not sampling:
+        raise UsageError(
+            "--sysmetrics-interval lists several periods, but no tracker in --tracker runs a "
+            "system-metrics sampler of its own (e.g. wandb-offline, mlflow-sqlite+sysmetrics, "
+            "trackio, NAME+codecarbon)"
+        )
+    return tuple(dict.fromkeys(out))
 
 
 def _add_bootstrap_options(parser: argparse.ArgumentParser, seed: bool = True) -> None:
@@ -110,9 +140,10 @@ def _add_matrix_options(run: argparse.ArgumentParser, reps: int = 3) -> None:
     )
     run.add_argument(
         "--sysmetrics-interval",
-        type=_sysmetrics_interval,
+        type=_sysmetrics_intervals,
         help="period in seconds of every tracker's own system-metrics sampler (W&B, MLflow "
-        "+sysmetrics, trackio, codecarbon); default: each tracker's shipped default",
+        "+sysmetrics, trackio, codecarbon); default: each tracker's shipped default. A list "
+        "(default,1) makes it an axis: each such tracker runs once per period, as NAME:1s",
     )
     run.add_argument("--reps", type=_positive_int, default=reps, help=f"blocks (default: {reps})")
     run.add_argument("--out", type=Path, required=True, help="result directory")
@@ -205,6 +236,24 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("text", "json"),
         default="text",
         help="what to print: the headline tables (text) or every number (json)",
+    )
+    report.add_argument(
+        "--grid-intensity",
+        type=float,
+        metavar="G",
+        help="carbon intensity of the electricity, gCO2e/kWh (adds the carbon columns)",
+    )
+    report.add_argument(
+        "--region",
+        metavar="CODE",
+        help="take the grid intensity of a country (ISO 3166 alpha-3, e.g. USA, FRA) from the "
+        "bundled table, whose source and year the report prints",
+    )
+    report.add_argument(
+        "--pue",
+        type=float,
+        default=1.0,
+        help="data-centre PUE the carbon figures use (default 1.0)",
     )
     _add_bootstrap_options(report)
 
@@ -427,6 +476,10 @@ def _resolve_matrix(args: argparse.Namespace):
             if reason:
                 raise UsageError(f"tracker {name!r} cannot run here: {reason}")
         requested_packages(trackers)  # NAME@VERSION: a valid version of a real package
+        intervals = args.sysmetrics_interval or [None]
+        matrix_interval = intervals[0] if len(intervals) == 1 else None
+        if len(intervals) > 1:
+            trackers = _expand_intervals(trackers, intervals)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
     except (PluginError, VersionEnvError) as exc:
@@ -463,7 +516,7 @@ def _resolve_matrix(args: argparse.Namespace):
         compile=args.compile,
         loader_workers=(args.loader_workers or DEFAULT_LOADER_WORKERS) if args.dataloader else 0,
         bf16_supported=not device.startswith("cuda") or bf16_supported(torch.device(device)),
-        sysmetrics_interval_s=args.sysmetrics_interval,
+        sysmetrics_interval_s=matrix_interval,
     )
     return matrix, chosen, classes
 
@@ -713,12 +766,27 @@ def _print_summary(console: Console, rows: list[Any]) -> None:
         )
 
 
+def _print_table(console: Console, table: Any) -> None:
+    """An :class:`analysis.render.Table` as a rich table."""
+    out = Table(title=escape(table.title), box=box.SIMPLE_HEAD, title_justify="left")
+    for name, numeric in zip(table.columns, table.numeric, strict=True):
+        out.add_column(escape(name), justify="right" if numeric else "left")
+    for row in table.rows:
+        out.add_row(*(escape(c) for c in row))
+    console.print(out)
+
+
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     """Write ``DIR/report/`` and print its headline (or, with ``--format json``, every number)."""
+    from analysis.carbon import CarbonInputError, resolve_carbon
     from analysis.output import write_report
-    from analysis.render import headline_table, render_json
+    from analysis.render import carbon_lines, energy_sections, headline_table, render_json
     from analysis.report import DEFAULT_RESAMPLES, DEFAULT_SEED, ReportInputError
 
+    try:
+        carbon = resolve_carbon(args.grid_intensity, args.region, args.pue)
+    except CarbonInputError as exc:
+        raise UsageError(str(exc)) from exc
     try:
         with console.status(f"Computing the report of {args.dir} ...", spinner="line"):
             report, written = write_report(
@@ -726,6 +794,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
                 skip_corrupt=args.skip_corrupt,
                 seed=DEFAULT_SEED if args.seed is None else args.seed,
                 n_resamples=DEFAULT_RESAMPLES if args.resamples is None else args.resamples,
+                carbon=carbon,
             )
     except ReportInputError as exc:
         raise UsageError(str(exc)) from exc
@@ -733,15 +802,15 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         sys.stdout.write(render_json(report))
         return 0
     for group in report.groups:
-        table = headline_table(group)
-        out = Table(title=table.title, box=box.SIMPLE_HEAD, title_justify="left")
-        for name, numeric in zip(table.columns, table.numeric, strict=True):
-            out.add_column(name, justify="right" if numeric else "left")
-        for row in table.rows:
-            out.add_row(*row)
-        console.print(out)
+        _print_table(console, headline_table(group))
         for note in group.notes:
             console.print(f"[yellow]{note}[/]")
+    for line in carbon_lines(report):
+        console.print(line, markup=False)
+    for table, notes in energy_sections(report):
+        _print_table(console, table)
+        for line in notes:
+            console.print(line, markup=False)
     if report.excluded:
         console.print(
             f"[yellow]{len(report.excluded)} runs left out of the statistics[/] (failed, timed "

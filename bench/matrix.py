@@ -107,6 +107,13 @@ class RunSpec:
         return asdict(self)
 
 
+def _interval(tracker: str, matrix_wide: float | None) -> float | None:
+    """A configuration's own sampling period (``NAME:1s``) or the matrix-wide one."""
+    from bench.trackers import split_interval
+
+    return split_interval(tracker)[1] or matrix_wide
+
+
 def run_id(workload: str, preset: str, tracker: str, profile: str, rep: int) -> str:
     """Identifier of a run, stable across resumes: ``workload.preset.tracker.profile.rN``."""
     return f"{workload}.{preset}.{tracker}.{profile}.r{rep}"
@@ -149,7 +156,7 @@ def expand(spec: MatrixSpec, presets: Mapping[tuple[str, str], Preset]) -> list[
                     ),
                     compile=spec.compile,
                     loader_workers=spec.loader_workers,
-                    sysmetrics_interval_s=spec.sysmetrics_interval_s,
+                    sysmetrics_interval_s=_interval(tracker, spec.sysmetrics_interval_s),
                 )
             )
     return runs

@@ -32,6 +32,7 @@ import psutil
 from bench import SCHEMA_VERSION
 from bench.jsonio import read_json_or_none, write_json_atomic
 from bench.matrix import LATER_FIELDS, MatrixSpec, RunSpec
+from bench.reported import compare_reported
 from bench.results import ResultsError, append_record, latest_records, read_meta, write_meta
 from bench.samplers.base import EnergySource
 from bench.samplers.series import Series, value_between, window_energy
@@ -437,7 +438,7 @@ def _run_with_service(
         tail = _tail(worker_log, 1500)
         if tail:
             error = f"{error}\n--- worker log tail ---\n{tail}"
-    recorded = None
+    recorded, reported = None, None
     if status == "ok" and signal.SIGINT in signal.sigpending():
         recorded = {
             "checked": False,
@@ -445,7 +446,9 @@ def _run_with_service(
             "data_loss": None,
         }
     elif status == "ok":
-        recorded = _check_recorded(tracker, python, spec_path, result_path, result, env, opts)
+        recorded, reported = _check_recorded(
+            tracker, python, spec_path, result_path, result, env, opts
+        )
     service_facts = None
     if service is not None:
         stopped = service.stop()
@@ -471,6 +474,7 @@ def _run_with_service(
         killed=sorted(set(killed)),
         run_dir=run_dir.relative_to(out_dir),
         recorded=recorded,
+        reported=reported,
         service=service_facts,
         tracker_disk_bytes=_disk_bytes(run_dir, exclude=HARNESS_FILES),
     )
@@ -532,15 +536,16 @@ def _check_recorded(
     result: dict[str, Any],
     env: dict[str, str],
     opts: RunnerOptions,
-) -> dict[str, Any]:
-    """Run the read-back in a fresh process; the record's ``tracker.recorded`` block."""
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """Run the read-back in a fresh process: the record's ``tracker.recorded`` block, and the
+    power and energy figures the tracker recorded (``None`` when the read-back failed)."""
     if not tracker.stores_data:
         return {
             "checked": False,
             "applicable": False,
             "reason": f"{tracker.config_name} stores nothing by design",
             "data_loss": None,
-        }
+        }, []
     out = result_path.parent / "recorded.json"
     log = result_path.parent / "verify.log"
     argv = [python, "-m", "bench.verify", "--spec", str(spec_path)]
@@ -561,14 +566,16 @@ def _check_recorded(
                 "checked": False,
                 "reason": f"read-back exceeded {opts.verify_timeout_s:g} s",
                 "data_loss": None,
-            }
+            }, None
     doc = read_json_or_none(out) or {"found": None, "error": "no output: " + _tail(log, 800)}
     if doc.get("found") is None:
         return {
             "checked": False,
             "reason": f"read-back failed: {doc.get('error')}",
             "data_loss": None,
-        }
+        }, None
+    reported = doc["found"].get("reported_energy")
+    reported = reported if isinstance(reported, list) else []
     try:
         block = compare_recorded(result.get("sent") or {}, doc["found"])
     except Exception as exc:  # a malformed read-back must not stop the matrix
@@ -576,9 +583,9 @@ def _check_recorded(
             "checked": False,
             "reason": f"read-back not comparable: {type(exc).__name__}: {exc}",
             "data_loss": None,
-        }
+        }, reported
     block["read_back_s"] = doc.get("read_back_s")
-    return block
+    return block, reported
 
 
 def duration_summary(durations_s: list[float]) -> dict[str, Any]:
@@ -603,16 +610,22 @@ def step_summary(durations_s: list[float]) -> dict[str, Any]:
     return summary
 
 
-def _no_energy_reason(samples: dict[str, Any] | None) -> str:
+def _energy_gaps(samples: dict[str, Any] | None) -> str:
+    """Why each energy sampler is missing (``nvml: ...; rapl: ...``)."""
     if samples is None:
         return "the sampler process produced no data"
     unavailable = samples.get("unavailable", {})
-    parts = [
+    return "; ".join(
         f"{name}: {reason}"
         for name, reason in unavailable.items()
         if name not in ("proctree", "service")
-    ]
-    return "no energy sampler available on this host (" + "; ".join(parts) + ")"
+    )
+
+
+def _no_energy_reason(samples: dict[str, Any] | None) -> str:
+    if samples is None:
+        return _energy_gaps(samples)
+    return "no energy sampler available on this host (" + _energy_gaps(samples) + ")"
 
 
 def build_record(
@@ -629,12 +642,15 @@ def build_record(
     killed: list[int],
     run_dir: Path,
     recorded: dict[str, Any] | None = None,
+    reported: list[dict[str, Any]] | None = None,
     service: dict[str, Any] | None = None,
     tracker_disk_bytes: int | None = None,
 ) -> dict[str, Any]:
     """Assemble the record for one run from the worker's result and the sampler's data.
 
     ``recorded``: the recorded-data check (``None`` when the run did not complete);
+    ``reported``: the power and energy figures the tracker recorded itself (the read-back's
+    ``reported_energy``, :mod:`bench.reported`; ``None`` when not read back);
     ``service``: start time, CPU, memory and disk of the tracker's service, if it has one.
     """
     sampled = samples or {}
@@ -674,6 +690,11 @@ def build_record(
     tracker["calls_timing"] = "host wall clock per tracker call, measure window only"
     tracker["disk_bytes"] = tracker_disk_bytes
     tracker["recorded"] = recorded or {"checked": False, "reason": "the run did not complete"}
+    tracker["reported_energy"] = (
+        compare_reported(reported, result, series, sources, _energy_gaps(samples) or None)
+        if status == "ok"
+        else {"checked": False, "reason": "the run did not complete"}
+    )
     if service is not None:
         windows = [m for m in (result.get("marks") or {}).values() if len(m) == 2]
         service["cpu_s_during_run"] = (
@@ -738,6 +759,7 @@ def build_record(
             "torch": result.get("torch"),
             "last_metrics": result.get("last_metrics"),
         },
+        "clock": result.get("clock"),
         "files": {"run_dir": str(run_dir)},
     }
 

@@ -189,6 +189,8 @@ def run_worker(spec: dict[str, Any], run_dir: Path, result: dict[str, Any]) -> N
     synchronise()
     end("warmup")
 
+    # Trackers timestamp their own samples on the wall clock: this maps them onto the marks.
+    result["clock"] = {"unix_minus_monotonic_s": time.time() - time.monotonic()}
     durations: list[float] = []
     begin("measure")  # the device is idle: warm-up ended with a synchronise
     last = loop(warm, int(spec["steps"]), durations)

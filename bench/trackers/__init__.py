@@ -5,7 +5,10 @@ A configuration name is a registered adapter name followed by optional add-ons a
 ``mlflow-sqlite+sysmetrics`` (the tracker's own system-metrics sampler on, for adapters that
 have it off by default) and ``...+codecarbon`` (an ``OfflineEmissionsTracker`` wrapped around
 any configuration), e.g. ``mlflow-server-async+sysmetrics+codecarbon`` or
-``mlflow-sqlite@3.16.1``.
+``mlflow-sqlite@3.16.1``. A configuration that samples system metrics of its own may carry the
+period of that sampler before the version: ``wandb-offline:1s``,
+``mlflow-sqlite+sysmetrics:2.5s@3.17.2`` (``trackerbench run --sysmetrics-interval default,1``
+makes these); without it the tracker runs at its shipped period.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from bench.versions import split_version
 
 ENTRY_POINT_GROUP = "trackerbench.trackers"
 ADDONS = ("sysmetrics", "codecarbon")
+INTERVAL_SEPARATOR = ":"
+MIN_SYSMETRICS_INTERVAL_S = 0.1  # W&B refuses shorter periods (x_stats_sampling_interval)
 
 _REGISTRY: Registry[Tracker] = Registry(
     "tracker",
@@ -54,13 +59,55 @@ def load_tracker(name: str) -> type[Tracker]:
     return _REGISTRY.load(name)
 
 
+def interval_text(interval_s: float) -> str:
+    """``1.0`` -> ``"1s"``, ``2.5`` -> ``"2.5s"``: the suffix form of a sampling period."""
+    return f"{interval_s:g}s"
+
+
+def with_interval(config: str, interval_s: float | None) -> str:
+    """``config`` with its own sampler at ``interval_s`` seconds (``None``: unchanged), the
+    interval placed before any ``@VERSION``."""
+    if interval_s is None:
+        return config
+    base, version = split_version(config)
+    named = f"{base}{INTERVAL_SEPARATOR}{interval_text(interval_s)}"
+    return named if version is None else f"{named}@{version}"
+
+
+def split_interval(name: str) -> tuple[str, float | None]:
+    """``"wandb-offline:1s@0.31.0"`` -> ``("wandb-offline@0.31.0", 1.0)``.
+
+    ``KeyError`` for a suffix that is not a period of at least 0.1 s (``1s``, ``2.5s``).
+    """
+    base, version = split_version(name)
+    head, sep, text = base.partition(INTERVAL_SEPARATOR)
+    if not sep:
+        return name, None
+    try:
+        value = float(text[:-1]) if text.endswith("s") else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not value >= MIN_SYSMETRICS_INTERVAL_S or value == float("inf"):
+        raise KeyError(
+            f"bad sampling period {text!r} in {name!r}: write seconds followed by s, at least "
+            f"{MIN_SYSMETRICS_INTERVAL_S:g} (e.g. {head}:1s)"
+        )
+    return (head if version is None else f"{head}@{version}"), value
+
+
+def has_own_sampler(cls: type[Tracker], addons: tuple[str, ...]) -> bool:
+    """Whether the configuration runs a system-metrics or power sampler of its own."""
+    return cls.samples_by_default or bool({"sysmetrics", "codecarbon"} & set(addons))
+
+
 def parse_name(name: str) -> tuple[type[Tracker], tuple[str, ...]]:
     """Split a configuration name into its adapter class and add-ons (checked).
 
-    ``KeyError`` (with the valid choices) for an unknown adapter or add-on, or an add-on that
-    does not apply to the adapter.
+    ``KeyError`` (with the valid choices) for an unknown adapter or add-on, an add-on that
+    does not apply to the adapter, or a sampling period on a configuration without a sampler.
     """
-    base, *addons = split_version(name)[0].split("+")
+    plain, interval = split_interval(name)
+    base, *addons = split_version(plain)[0].split("+")
     cls = load_tracker(base)
     for addon in addons:
         if addon not in ADDONS:
@@ -76,6 +123,11 @@ def parse_name(name: str) -> tuple[type[Tracker], tuple[str, ...]]:
             )
     if len(set(addons)) != len(addons):
         raise KeyError(f"tracker {name!r} repeats an add-on")
+    if interval is not None and not has_own_sampler(cls, tuple(addons)):
+        raise KeyError(
+            f"{name!r}: {base!r} runs no system-metrics sampler of its own here, so it has no "
+            "sampling period (add +sysmetrics where the adapter has it, or +codecarbon)"
+        )
     return cls, tuple(addons)
 
 
@@ -99,8 +151,11 @@ def make_tracker(
     (default: this one).
     """
     cls, addons = parse_name(name)
-    name = split_version(name)[0]  # the record carries the version the worker imported
+    plain, interval = split_interval(name)
+    name = split_version(plain)[0]  # the record carries the version and the period
     options = options or TrackerOptions()
+    if interval is not None:
+        options = TrackerOptions(interval, options.system_metrics)
     if "sysmetrics" in addons:
         options = TrackerOptions(options.sysmetrics_interval_s, system_metrics=True)
     tracker = cls(run_dir, options)
@@ -131,15 +186,19 @@ def configurations() -> list[str]:
 __all__ = [
     "ADDONS",
     "ENTRY_POINT_GROUP",
+    "INTERVAL_SEPARATOR",
     "TELEMETRY_OFF_ENV",
     "PluginError",
     "Tracker",
     "TrackerError",
     "TrackerOptions",
     "configurations",
+    "has_own_sampler",
     "load_tracker",
     "make_tracker",
     "parse_name",
+    "split_interval",
     "tracker_names",
     "unavailable_reason",
+    "with_interval",
 ]

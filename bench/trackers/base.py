@@ -64,7 +64,8 @@ class Tracker(ABC):
     nothing is stored by design (``none``, ``wandb-disabled``): no recorded-data check then.
     ``supports_histograms`` / ``supports_artifacts``: whether the tracker has a way to store
     them (calls are not made otherwise, and the record says so). ``sysmetrics_addon``: a
-    ``+sysmetrics`` variant exists. ``shipped_sysmetrics_interval_s``: the tracker's own default
+    ``+sysmetrics`` variant exists. ``samples_by_default``: its system-metrics sampler runs as
+    shipped (W&B, trackio). ``shipped_sysmetrics_interval_s``: the tracker's own default
     sampling period where its sampler runs.
     """
 
@@ -74,6 +75,7 @@ class Tracker(ABC):
     supports_histograms: ClassVar[bool] = True
     supports_artifacts: ClassVar[bool] = True
     sysmetrics_addon: ClassVar[bool] = False
+    samples_by_default: ClassVar[bool] = False
     shipped_sysmetrics_interval_s: ClassVar[float | None] = None
 
     def __init__(self, run_dir: Path, options: TrackerOptions | None = None) -> None:

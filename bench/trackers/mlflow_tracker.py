@@ -20,6 +20,7 @@ tracking URI: the metric history of every key the run holds, and the artifact li
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 from bench.trackers.base import Tracker
 
 SYSTEM_PREFIX = "system/"
+_GPU_POWER = re.compile(r"gpu_(\d+)_power_usage_watts")
 
 
 class _Mlflow(Tracker):
@@ -106,12 +108,35 @@ class _Mlflow(Tracker):
         keys = client.get_run(run_id).data.metrics
         metrics: dict[str, int] = {}
         system_samples = 0 if self.options.system_metrics else None
+        power: dict[str, dict[str, list[float]]] = {}
         for key in keys:
-            count = len(client.get_metric_history(run_id, key))
+            history = client.get_metric_history(run_id, key)
+            count = len(history)
             if key.startswith(SYSTEM_PREFIX):
                 system_samples = max(system_samples or 0, count)
+                match = _GPU_POWER.fullmatch(key[len(SYSTEM_PREFIX) :])
+                if match:
+                    ordered = sorted(history, key=lambda m: m.timestamp)
+                    power[match.group(1)] = {
+                        "t_unix_s": [m.timestamp / 1000 for m in ordered],
+                        "values": [float(m.value) for m in ordered],
+                    }
             else:
                 metrics[key] = count
+        reported = []
+        if self.options.system_metrics:
+            reported.append(
+                {
+                    "tool": "mlflow",
+                    "quantity": "system/gpu_N_power_usage_watts",
+                    "domain": "gpu",
+                    "kind": "power_w",
+                    "method": "measured",
+                    "how": "NVML power reading per GPU (nvmlDeviceGetPowerUsage), taken at the "
+                    "start of each sampling interval and stamped when logged at its end",
+                    "devices": power,
+                }
+            )
         histograms = sum(
             len(client.list_artifacts(run_id, d.path))
             for d in client.list_artifacts(run_id, "histograms")
@@ -122,6 +147,7 @@ class _Mlflow(Tracker):
             "histograms": histograms,
             "artifacts": len(client.list_artifacts(run_id, "checkpoints")),
             "system_metrics_samples": system_samples,
+            "reported_energy": reported,
             "method": "MlflowClient: metric history per key, artifact listings",
         }
 

@@ -23,6 +23,7 @@ TRACKIO_INTERNAL_KEYS = frozenset({"step", "timestamp"})
 class TrackioTracker(Tracker):
     name = "trackio"
     distribution = "trackio"
+    samples_by_default = True
     shipped_sysmetrics_interval_s = 10.0
 
     def environment(self) -> dict[str, str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import netrc
 import os
+import re
 import struct
 import urllib.error
 import urllib.request
@@ -71,12 +72,19 @@ def read_run_file(path: Path) -> list[bytes]:
     return records
 
 
+_GPU_POWER = re.compile(r"gpu\.(\d+)\.powerWatts")
+_GPU_ENERGY = re.compile(r"gpu\.(\d+)\.energyJoules")
+
+
 def count_run_file(path: Path) -> dict[str, Any]:
-    """Counts of what a W&B run file holds: metric values per key, histograms, artifacts."""
+    """Counts of what a W&B run file holds: metric values per key, histograms, artifacts;
+    and the GPU power and energy samples of its system-stats records (``reported_energy``)."""
     from wandb.proto import wandb_internal_pb2
 
     metrics: Counter[str] = Counter()
     histograms = artifacts = stats = 0
+    power: dict[int, tuple[list[float], list[float]]] = {}
+    energy: dict[int, tuple[list[float], list[float]]] = {}
     for payload in read_run_file(path):
         record = wandb_internal_pb2.Record()
         record.ParseFromString(payload)
@@ -94,11 +102,46 @@ def count_run_file(path: Path) -> dict[str, Any]:
             artifacts += 1
         elif kind == "stats":
             stats += 1
+            t = record.stats.timestamp.seconds + record.stats.timestamp.nanos / 1e9
+            for item in record.stats.item:
+                for pattern, into in ((_GPU_POWER, power), (_GPU_ENERGY, energy)):
+                    match = pattern.fullmatch(item.key)
+                    if match:
+                        ts, vs = into.setdefault(int(match.group(1)), ([], []))
+                        ts.append(t)
+                        vs.append(float(json.loads(item.value_json)))
+    reported = [
+        {
+            "tool": "wandb",
+            "quantity": "gpu.N.powerWatts",
+            "domain": "gpu",
+            "kind": "power_w",
+            "method": "measured",
+            "how": "NVML power reading per GPU (nvmlDeviceGetPowerUsage: a 1 s average on "
+            "Ampere and newer), one sample per stats record",
+            "devices": {str(i): {"t_unix_s": ts, "values": vs} for i, (ts, vs) in power.items()},
+        }
+    ]
+    if energy:  # releases whose system monitor reads NVML's total-energy counter
+        reported.append(
+            {
+                "tool": "wandb",
+                "quantity": "gpu.N.energyJoules",
+                "domain": "gpu",
+                "kind": "counter_j",
+                "method": "measured",
+                "how": "NVML total-energy counter per GPU, one sample per stats record",
+                "devices": {
+                    str(i): {"t_unix_s": ts, "values": vs} for i, (ts, vs) in energy.items()
+                },
+            }
+        )
     return {
         "metrics": dict(metrics),
         "histograms": histograms,
         "artifacts": artifacts,
         "system_metrics_samples": stats,
+        "reported_energy": reported if stats else [],
     }
 
 
@@ -106,6 +149,7 @@ class _Wandb(Tracker):
     distribution = "wandb"
     mode: ClassVar[str] = "offline"
     stats: ClassVar[bool] = True
+    samples_by_default = True
     shipped_sysmetrics_interval_s = 15.0
 
     @property
@@ -199,12 +243,14 @@ class WandbOffline(_Wandb):
 class WandbOfflineNoStats(_Wandb):
     name = "wandb-offline-nostats"
     stats = False
+    samples_by_default = False
 
 
 class WandbDisabled(_Wandb):
     name = "wandb-disabled"
     mode = "disabled"
     stats = False
+    samples_by_default = False
     stores_data = False
 
     def settings(self) -> dict[str, Any]:
