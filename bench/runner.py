@@ -690,11 +690,17 @@ def build_record(
     tracker["calls_timing"] = "host wall clock per tracker call, measure window only"
     tracker["disk_bytes"] = tracker_disk_bytes
     tracker["recorded"] = recorded or {"checked": False, "reason": "the run did not complete"}
-    tracker["reported_energy"] = (
-        compare_reported(reported, result, series, sources, _energy_gaps(samples) or None)
-        if status == "ok"
-        else {"checked": False, "reason": "the run did not complete"}
-    )
+    tracker["reported_energy"] = {"checked": False, "reason": "the run did not complete"}
+    if status == "ok":
+        try:
+            tracker["reported_energy"] = compare_reported(
+                reported, result, series, sources, _energy_gaps(samples) or None
+            )
+        except Exception as exc:  # a malformed read-back must not stop the matrix
+            tracker["reported_energy"] = {
+                "checked": False,
+                "reason": f"the tracker's figures are not comparable: {type(exc).__name__}: {exc}",
+            }
     if service is not None:
         windows = [m for m in (result.get("marks") or {}).values() if len(m) == 2]
         service["cpu_s_during_run"] = (
