@@ -24,16 +24,14 @@ whose energy was not measured is ``None`` with the reason.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tomllib
-from scipy import stats
 
-from analysis.stats import MIN_BLOCKS, expanded_level
+from analysis.stats import MIN_BLOCKS, bootstrap_interval
 
 GRID_TABLE = Path(__file__).with_name("data") / "grid_intensity.toml"
 J_PER_WH = 3600.0
@@ -222,22 +220,8 @@ def _paired_estimate(
         )
     if all(np.ptp(c) == 0 for c in columns):
         return Estimate(value, value, value, n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = stats.bootstrap(
-            columns,
-            statistic,
-            paired=True,
-            vectorized=True,
-            n_resamples=n_resamples,
-            confidence_level=expanded_level(n),
-            method="BCa",
-            rng=np.random.default_rng(seed),
-        )
-    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return Estimate(value, None, None, n, "bootstrap interval undefined (too little variation)")
-    return Estimate(value, low, high, n)
+    low, high, reason = bootstrap_interval(columns, statistic, True, seed, n_resamples)
+    return Estimate(value, low, high, n, reason)
 
 
 def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -11,15 +11,12 @@ run whose reference or reported figure is missing counts in ``n_runs`` only; the
 
 from __future__ import annotations
 
-import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from analysis.stats import MIN_BLOCKS, expanded_level
+from analysis.stats import MIN_BLOCKS, bootstrap_interval
 
 
 @dataclass
@@ -76,18 +73,8 @@ def mean_ci(values: list[float], seed: int, n_resamples: int) -> tuple[float, fl
     x = np.asarray(values, dtype=float)
     if np.ptp(x) == 0:
         return float(x[0]), float(x[0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = stats.bootstrap(
-            (x,),
-            np.mean,
-            n_resamples=n_resamples,
-            confidence_level=expanded_level(len(x)),
-            method="BCa",
-            rng=np.random.default_rng(seed),
-        )
-    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-    return (low, high) if math.isfinite(low) and math.isfinite(high) else None
+    low, high, _ = bootstrap_interval((x,), np.mean, False, seed, n_resamples)
+    return (low, high) if low is not None and high is not None else None
 
 
 def _mean(values: list[float]) -> float | None:

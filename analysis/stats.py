@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
@@ -105,22 +105,31 @@ def _bootstrap_ci(
         # Every resample gives the same value: the interval is that value (BCa divides by 0).
         value = float(statistic(x, y))
         return value, value, None
+    return bootstrap_interval((x, y), statistic, paired, seed, n_resamples)
+
+
+def bootstrap_interval(
+    data: tuple[np.ndarray, ...], statistic: Any, paired: bool, seed: int, n_resamples: int
+) -> tuple[float | None, float | None, str | None]:
+    """BCa interval of a vectorised ``statistic`` of ``data`` (``paired``: rows resampled
+    together), at the level :func:`expanded_level` gives for the smallest sample; ``(None, None,
+    reason)`` when undefined. Callers handle constant data first (BCa divides by 0)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # degenerate resamples: reported as undefined below
         result = stats.bootstrap(
-            (x, y),
+            data,
             statistic,
             paired=paired,
             vectorized=True,
             n_resamples=n_resamples,
-            confidence_level=expanded_level(min(len(x), len(y))),
+            confidence_level=expanded_level(min(len(d) for d in data)),
             method="BCa",
             rng=np.random.default_rng(seed),
         )
     low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
     if not (math.isfinite(low) and math.isfinite(high)):
         if np.ptp(result.bootstrap_distribution) == 0:
-            value = float(statistic(x, y))  # e.g. every config value a fixed multiple of its pair
+            value = float(statistic(*data))  # e.g. every config value a fixed multiple of its pair
             return value, value, None
         return None, None, "bootstrap interval undefined (too little variation between blocks)"
     return low, high, None
